@@ -1,9 +1,33 @@
-"""`beamstream bench`: not built yet (see the open issue that names it)."""
+"""`beamstream bench`: every benchmark in one run, each printing its own ratios against its reference.
+
+Each part lives in beamstream.bench.<name> with `add_arguments(parser)` (optional) and `run(args)`.
+"""
+import importlib
+import time
+
+PARTS = {
+    "step": "one decode step: numpy backend vs torch on CPU",
+    "search": "whole beam search: beamstream vs transformers generate",
+    "rtl": "gateware throughput from the CYCLES register",
+    "sim": "Verilated RTL as a device vs the cocotb path",
+}
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("parts", nargs="*", choices=[*PARTS, []][:-1] or None, metavar="PART",
+                        help=f"which benchmarks to run (default: all): {', '.join(PARTS)}")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes")
 
 
 def run(args):
-    raise RuntimeError("'beamstream bench' is not implemented yet")
+    for name in args.parts or PARTS:
+        try:
+            module = importlib.import_module(f"beamstream.bench.{name}")
+        except ModuleNotFoundError as exc:
+            print(f"\n== {name}: not available ({exc.name} missing)")
+            continue
+        print(f"\n== {name}: {PARTS[name]}", flush=True)
+        t0 = time.perf_counter()
+        module.run(args)
+        print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return 0
