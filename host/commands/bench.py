@@ -14,12 +14,15 @@ PARTS = {
 
 
 def add_arguments(parser):
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, []][:-1] or None, metavar="PART",
+    parser.add_argument("parts", nargs="*", metavar="PART",
                         help=f"which benchmarks to run (default: all): {', '.join(PARTS)}")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes")
 
 
 def run(args):
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(PARTS)}")
     for name in args.parts or PARTS:
         try:
             module = importlib.import_module(f"beamstream.bench.{name}")
