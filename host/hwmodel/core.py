@@ -1,0 +1,123 @@
+"""End-to-end, bit-exact model of one decode step on the core, and the wire formats of its two streams.
+
+The step model composes the block models exactly as hw/core.py composes the blocks: logits through the wire
+format to fixed-point keys, per row the log-sum-exp and the top min(k, V) keys, those normalised with the beam
+score, then the global top k. Scores are 32-bit fixed point with F = cfg.frac_bits fraction bits.
+
+The packing helpers are what a driver needs around a DMA transfer (sim and PYNQ reuse them): `step_buffer` /
+`result_buffer` allocate once per shape, `pack_step` / `unpack_results` fill caller-owned arrays in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from beamstream.backends.base import check_step
+from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
+
+from .numerics import beam_score_to_fixed, logits_to_keys, normalise, rows_lse, to_wire
+
+LANE_DTYPE = {"fp32": np.uint32, "bf16": np.uint16, "fp16": np.uint16}
+RESULT_DTYPE = np.dtype("<u8")    # one m_axis beat
+HEADER_BYTES = 4                  # the fp32 beam score in the low 32 bits of a header beat
+
+
+def step_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreConfig):
+    """The core's result for one step of already validated float32 logits[B, V], beam_scores[B].
+
+    Returns (scores int64[k] fixed point, SCORE_NEG_INF for -inf; beams int64[k]; tokens int64[k]), best first.
+    """
+    from .topk import beam_topk, global_topk  # TODO(integrator): top level once hwmodel/topk.py has landed
+
+    keys = logits_to_keys(logits, cfg)
+    beam_fix = beam_score_to_fixed(beam_scores, cfg)
+    lse, neg_inf = rows_lse(keys, cfg)
+    per_row = min(k, keys.shape[1])
+    scores, beams, tokens = [], [], []
+    for b, row in enumerate(keys):
+        row_keys, row_tokens = beam_topk(row, per_row)
+        scores.append(normalise(row_keys, beam_fix[b], lse[b], neg_inf[b], cfg))
+        beams.append(np.full(per_row, b, dtype=np.int64))
+        tokens.append(np.asarray(row_tokens, dtype=np.int64))
+    return tuple(np.asarray(a, dtype=np.int64) for a in
+                 global_topk(np.concatenate(scores), np.concatenate(beams), np.concatenate(tokens), k))
+
+
+def hw_step(logits, beam_scores, k, cfg: CoreConfig):
+    """`step_fixed` after the same input checks every backend makes (clear ValueErrors, limits of `cfg`)."""
+    x, s, k = check_step(logits, beam_scores, k, max_beams=cfg.beams_max, max_vocab=cfg.vocab_max, max_k=cfg.k_max)
+    return step_fixed(x, s, k, cfg)
+
+
+def scores_to_float(scores_fix: np.ndarray, cfg: CoreConfig, out: np.ndarray | None = None) -> np.ndarray:
+    """Fixed-point scores -> float64 log-probabilities (score / 2^F; SCORE_NEG_INF -> -inf)."""
+    out = np.empty(np.shape(scores_fix), np.float64) if out is None else out
+    np.multiply(scores_fix, 2.0 ** -cfg.frac_bits, out=out)
+    out[np.asarray(scores_fix) == SCORE_NEG_INF] = -np.inf
+    return out
+
+
+# -- s_axis: a step as beats -------------------------------------------------------------------------------------
+def step_buffer(cfg: CoreConfig, beams: int, vocab: int) -> np.ndarray:
+    """A zeroed s_axis buffer for a [beams, vocab] step: lanes[beams, beats_per_row, P] (uint32 or uint16).
+
+    Its bytes in memory order are the beats in stream order (lane i of a beat at bits [i*W, (i+1)*W)).
+    """
+    if not 1 <= beams <= cfg.beams_max:
+        raise ValueError(f"beams={beams} must be in 1..{cfg.beams_max}")
+    if not 1 <= vocab <= cfg.vocab_max:
+        raise ValueError(f"vocab={vocab} must be in 1..{cfg.vocab_max}")
+    return np.zeros((beams, cfg.beats_per_row(vocab), cfg.lanes), LANE_DTYPE[cfg.fmt])
+
+
+def pack_step(logits: np.ndarray, beam_scores: np.ndarray, cfg: CoreConfig, out: np.ndarray) -> np.ndarray:
+    """Write one step into `out` (from `step_buffer`): per row a header beat with the fp32 beam score, then the
+    logits in cfg.fmt, pad lanes zero. fp32 and fp16 are converted in place; bf16 goes through `to_wire`.
+    """
+    beams, vocab = np.shape(logits)
+    expected = (beams, cfg.beats_per_row(vocab), cfg.lanes)
+    if out.shape != expected or out.dtype != LANE_DTYPE[cfg.fmt] or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous {np.dtype(LANE_DTYPE[cfg.fmt])} array of shape {expected} "
+                         f"(see step_buffer), got {out.dtype} {out.shape}")
+    if np.shape(beam_scores) != (beams,):
+        raise ValueError(f"beam_scores must have shape ({beams},), got {np.shape(beam_scores)}")
+    rows = out.reshape(beams, -1)
+    lanes = rows[:, cfg.lanes:cfg.lanes + vocab]
+    if cfg.fmt == "fp32":
+        np.copyto(lanes.view(np.float32), logits, casting="same_kind")
+    elif cfg.fmt == "fp16":
+        with np.errstate(over="ignore"):
+            np.copyto(lanes.view(np.float16), logits, casting="same_kind")
+    else:
+        np.copyto(lanes, to_wire(logits, cfg.fmt))
+    rows[:, cfg.lanes + vocab:] = 0
+    rows[:, :cfg.lanes] = 0
+    header = out.view(np.uint8).reshape(beams, -1)[:, :HEADER_BYTES]
+    np.copyto(header.view(np.float32)[:, 0], beam_scores, casting="same_kind")
+    return out
+
+
+# -- m_axis: result beats ----------------------------------------------------------------------------------------
+def result_buffer(k: int) -> np.ndarray:
+    """A buffer for the k result beats of one step."""
+    return np.zeros(k, RESULT_DTYPE)
+
+
+def unpack_results(words: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+    """m_axis beats -> (scores, beams, tokens) as int64: [31:0] signed score, [39:32] beam, [63:40] token.
+
+    `out` may hold three int64 arrays of len(words) to fill instead of allocating.
+    """
+    words = np.asarray(words)
+    if words.dtype != RESULT_DTYPE or words.ndim != 1:
+        raise ValueError(f"words must be a 1-D little-endian uint64 array, got {words.dtype} {words.shape}")
+    if out is None:
+        out = tuple(np.empty(len(words), np.int64) for _ in range(3))
+    scores, beams, tokens = out
+    signed = words.view(np.int64)
+    np.left_shift(signed, 32, out=scores)
+    np.right_shift(scores, 32, out=scores)          # sign-extends the low 32 bits
+    np.right_shift(signed, 32, out=beams)
+    np.bitwise_and(beams, 0xFF, out=beams)
+    np.right_shift(signed, 40, out=tokens)
+    np.bitwise_and(tokens, 0xFFFFFF, out=tokens)
+    return scores, beams, tokens
