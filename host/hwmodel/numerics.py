@@ -126,7 +126,8 @@ def finish_lse(d: int, e: int, cfg) -> int:
 def rows_lse(keys, cfg) -> tuple[np.ndarray, np.ndarray]:
     """Log-sum-exp of each row of keys[B, V] as the fabric computes it: (lse_fix int64[B], neg_inf bool[B]).
 
-    Row v-lanes are taken cfg.lanes per beat, as on s_axis; keys equal to key_neg_inf take no part.
+    Keys are taken cfg.lanes per beat, as on s_axis; keys equal to key_neg_inf take no part. Beat b of a row
+    goes to accumulator b mod acc_ways; the row's result adds the accumulators aligned to the row's maximum.
     """
     k = _check_keys(keys, cfg)
     if k.ndim != 2 or k.shape[1] < 1:
@@ -147,21 +148,35 @@ def rows_lse(keys, cfg) -> tuple[np.ndarray, np.ndarray]:
     x = np.where(live, (m << (w.acc_frac - w.exp_frac)) >> shift, 0).sum(axis=2)
     lse = np.zeros(B, dtype=np.int64)
     neg_inf = np.ones(B, dtype=bool)
+    ways = np.arange(beats) % w.acc_ways
     for b in range(B):
         on = live[b].any(axis=1)
         if not on.any():
             continue
-        e_seq, x_seq = run_max[b][on], x[b][on]
-        starts = np.flatnonzero(np.r_[True, e_seq[1:] != e_seq[:-1]])
-        seg_sums = np.add.reduceat(x_seq, starts)
-        # d <- (d >> rise of the running max) + beat sum, folded per run of equal maxima (rises <= logit range)
-        d, e = 0, int(e_seq[starts[0]])
-        for e_next, s in zip(e_seq[starts].tolist(), seg_sums.tolist()):
-            d = (d >> (e_next - e)) + s
-            e = e_next
-        lse[b] = finish_lse(d, e, cfg)
+        e_final = int(run_max[b, -1])
+        d = 0
+        for way in range(w.acc_ways):
+            d_way, e_way = _accumulate(run_max[b][on & (ways == way)], x[b][on & (ways == way)])
+            d += d_way >> (e_final - e_way)
+        lse[b] = finish_lse(d, e_final, cfg)
         neg_inf[b] = False
     return lse, neg_inf
+
+
+def _accumulate(e_seq, x_seq) -> tuple[int, int]:
+    """One accumulator over its beats: d <- (d >> rise of the running max) + beat sum; returns (d, last max).
+
+    Folded per run of equal maxima, so the Python loop is bounded by the logit range, not by V.
+    """
+    if len(e_seq) == 0:
+        return 0, 0
+    starts = np.flatnonzero(np.r_[True, e_seq[1:] != e_seq[:-1]])
+    seg_sums = np.add.reduceat(x_seq, starts)
+    d, e = 0, int(e_seq[0])
+    for e_next, s in zip(e_seq[starts].tolist(), seg_sums.tolist()):
+        d = (d >> (e_next - e)) + s
+        e = e_next
+    return d, e
 
 
 def row_lse(keys_row, cfg) -> tuple[int, bool]:

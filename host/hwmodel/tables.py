@@ -22,6 +22,7 @@ class LseWidths:
     exp_frac: int       # FM: fraction bits of the 2^-r table (value 1.0 = 2^FM)
     acc_frac: int       # FD: fraction bits of the accumulated sum (1.0 = the running max's term)
     acc_bits: int       # width of the unsigned accumulator d
+    acc_ways: int       # beats go round-robin to this many accumulators (the rescale-and-add loop's depth)
     ln_index: int       # index bits of the ln(1+f) table
     mant_frac: int      # fraction bits of the normalised mantissa fed to the ln table
     ln_frac: int        # FL: fraction bits of ln values before rounding lse to F bits
@@ -67,6 +68,7 @@ def lse_widths(cfg) -> LseWidths:
         acc_frac=acc_frac,
         # d <= V * 2^FD with V <= 2^token_bits
         acc_bits=cfg.token_bits + acc_frac + 1,
+        acc_ways=3,
         ln_index=7, mant_frac=17,
         # K * ln2 with |K| < 2^9 stays within 2^-17 of exact
         ln_frac=G + 8,
