@@ -30,6 +30,12 @@ class Transport(ABC):
     def allocate(self, shape, dtype) -> np.ndarray:
         """A buffer the transport can send from or receive into (DMA-able memory on a board)."""
 
+    def check_step_bytes(self, nbytes: int) -> None:
+        """Refuse a step of `nbytes` that one transfer cannot carry, before anything is allocated or sent."""
+        if self.max_step_bytes is not None and nbytes > self.max_step_bytes:
+            raise ValueError(f"this step is {nbytes} bytes; the {self.name} transport carries at most "
+                             f"{self.max_step_bytes} bytes per transfer")
+
     @abstractmethod
     def run_step(self, send: np.ndarray, recv: np.ndarray) -> int:
         """Send all of `send` as one stream transfer (TLAST on its last beat) and receive result beats into `recv`.

@@ -75,13 +75,15 @@ class PynqTransport(Transport):
     def allocate(self, shape, dtype):
         return self._pynq.allocate(shape=shape, dtype=dtype)
 
-    def run_step(self, send, recv) -> int:
-        if send.nbytes > self.max_step_bytes:
+    def check_step_bytes(self, nbytes: int) -> None:
+        if nbytes > self.max_step_bytes:
             raise ValueError(
-                f"this step is {send.nbytes} bytes, but the AXI DMA's buffer length register is "
-                f"{self.length_width} bits wide (c_sg_length_width={self.length_width}: at most "
-                f"{self.max_step_bytes} bytes per transfer); rebuild the block design with a wider length register "
-                f"or send fewer beams or a smaller vocabulary per step")
+                f"this step is {nbytes} bytes, but the AXI DMA's buffer length register is {self.length_width} bits "
+                f"wide (c_sg_length_width={self.length_width}: at most {self.max_step_bytes} bytes per transfer); "
+                f"rebuild the block design with a wider length register, or send fewer beams or a smaller vocabulary")
+
+    def run_step(self, send, recv) -> int:
+        self.check_step_bytes(send.nbytes)
         send_ch, recv_ch = self.dma.sendchannel, self.dma.recvchannel
         recv_ch.transfer(recv)
         send_ch.transfer(send)

@@ -1,0 +1,80 @@
+"""`bench sim`: logits per second through the Verilated RTL as a device, beside the cocotb path for the same step.
+
+One step of V = 50257, B = 4, K = 8 on the default build (P = 4, fp32). The device rate is whole `sim` backend
+steps (packing, the C++ clock loop, the register checks, unpacking); the cocotb rate is the same step streamed by
+cocotbext-axi with Python in every cycle (sim/tb_rate.py). Target: >= 5 M logits/s for the device.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from beamstream.hw.config import CoreConfig
+from beamstream.hwmodel.core import scores_to_float, step_fixed
+
+VOCAB, BEAMS, K = 50257, 4, 8
+TARGET = 5e6  # logits/s
+SEED = 5
+
+
+def make_step(seed: int = SEED):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0.0, 4.0, (BEAMS, VOCAB)).astype(np.float32),
+            -rng.exponential(4.0, BEAMS).astype(np.float32))
+
+
+def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, int]:
+    """(logits/s, CYCLES of the step) of the `sim` backend on one step, after checking it against the hwmodel."""
+    from beamstream.backends.driver_backends import SimBackend
+
+    backend = SimBackend(cfg)
+    try:
+        logits, scores = make_step()
+        got = backend.step(logits, scores, K)
+        want = step_fixed(logits, scores, K, cfg)
+        if not (np.array_equal(got.tokens, want[2]) and np.array_equal(got.beams, want[1])
+                and np.array_equal(got.scores, scores_to_float(want[0], cfg))):
+            raise AssertionError("sim backend differs from the hwmodel on the bench step")
+        start = time.perf_counter()
+        for _ in range(repeats):
+            backend.step(logits, scores, K)
+        seconds = (time.perf_counter() - start) / repeats
+        return BEAMS * VOCAB / seconds, backend.last_cycles
+    finally:
+        backend.close()
+
+
+def cocotb_rate(cfg: CoreConfig) -> float:
+    """logits/s of the same step on the cocotb path (one run: it is slow)."""
+    from beamstream.hw.top import BeamstreamTop
+    from beamstream.sim import runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rate.json"
+        job = {"config": cfg.to_dict(), "vocab": VOCAB, "beams": BEAMS, "k": K, "seed": SEED}
+        runner.run(lambda: BeamstreamTop(cfg), "beamstream_top", cfg.slug(), "beamstream.sim.tb_rate",
+                   extra_env={"BEAMSTREAM_RATE": json.dumps(job), "BEAMSTREAM_RATE_OUT": str(out)})
+        timing = json.loads(out.read_text())
+    return timing["logits"] / timing["seconds"]
+
+
+def run(args):
+    cfg = CoreConfig()
+    repeats = 3 if getattr(args, "quick", False) else 10
+    print(f"   step V={VOCAB} B={BEAMS} K={K}, build {cfg.slug()}", flush=True)
+    try:
+        rate, cycles = device_rate(cfg, repeats)
+    except RuntimeError as exc:
+        print(f"   sim device: unavailable: {str(exc).splitlines()[0]}")
+        return
+    verdict = "meets" if rate >= TARGET else "MISSES"
+    print(f"   sim device (Verilator + C++ harness): {rate / 1e6:7.2f} M logits/s, {cycles} cycles/step, "
+          f"{rate / (BEAMS * VOCAB) * cycles / 1e6:.2f} M simulated cycles/s ({verdict} the {TARGET / 1e6:.0f} M target)",
+          flush=True)
+    reference = cocotb_rate(cfg)
+    print(f"   cocotb path (cocotbext-axi):         {reference / 1e6:7.3f} M logits/s")
+    print(f"   ratio sim device / cocotb:           {rate / reference:7.0f}x")

@@ -1,0 +1,116 @@
+"""PynqTransport, the code that runs on a board, driven through the test-only PYNQ stand-in (Verilated RTL)."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+from beamstream.backends import get_backend
+from beamstream.backends.hwmodel_backend import HwModelBackend
+from beamstream.backends.numpy_backend import NumpyBackend
+from beamstream.driver import DeviceError
+from beamstream.hw.config import CoreConfig
+from beamstream.hw.registers import Reg
+
+CFG = CoreConfig()
+BITSTREAM = "bitstreams/pynq-z2/beamstream.bit"   # the stand-in loads no file; the path only has to look right
+HAVE_PYNQ = importlib.util.find_spec("pynq") is not None
+
+
+@pytest.fixture(scope="module")
+def device():
+    from beamstream.transports.verilated import VerilatedDevice
+    dev = VerilatedDevice(CFG)
+    yield dev
+    dev.close()
+
+
+def pynq_backend(device, **options):
+    from beamstream.backends.driver_backends import PynqBackend
+    from beamstream.transports.pynq_standin import PynqStandIn
+    stand_in = PynqStandIn(CFG, device=device, **options)
+    return PynqBackend(bitstream=BITSTREAM, pynq=stand_in), stand_in
+
+
+def random_step(rng, beams, vocab):
+    return rng.normal(0.0, 3.0, (beams, vocab)).astype(np.float32), -rng.exponential(2.0, beams).astype(np.float32)
+
+
+@pytest.mark.rtl
+def test_steps_through_the_stand_in_equal_the_hwmodel(device):
+    backend, stand_in = pynq_backend(device)
+    model = HwModelBackend(CFG)
+    rng = np.random.default_rng(21)
+    for beams, vocab, k in [(1, 7, 1), (4, 5000, 8), (8, 1001, 16), (4, 5000, 8), (2, 50257, 4)]:
+        step = random_step(rng, beams, vocab)
+        got, want = backend.step(*step, k), model.step(*step, k)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    assert backend.last_cycles >= 2 * CFG.beats_per_row(50257)
+
+
+@pytest.mark.rtl
+def test_buffers_are_allocated_once_per_shape_and_registers_are_not_touched_per_element(device):
+    backend, stand_in = pynq_backend(device)
+    rng = np.random.default_rng(22)
+    backend.step(*random_step(rng, 4, 20000), 8)
+    allocations, reads, writes = stand_in.allocations, stand_in.register_reads, stand_in.register_writes
+    for _ in range(3):
+        backend.step(*random_step(rng, 4, 20000), 8)
+    assert stand_in.allocations == allocations
+    assert stand_in.register_writes == writes
+    assert stand_in.register_reads - reads == 3 * 3       # STATUS, CYCLES, STEPS per step
+
+
+@pytest.mark.rtl
+def test_steps_longer_than_the_dma_length_register_allows_are_refused(device):
+    backend, stand_in = pynq_backend(device, length_width=14)
+    rng = np.random.default_rng(23)
+    small = random_step(rng, 1, 1000)              # 251 beats of 16 bytes: fits in 16383 bytes
+    backend.step(*small, 2)
+    with pytest.raises(ValueError, match=r"buffer length register is 14 bits wide.*at most 16383 bytes"):
+        backend.step(*random_step(rng, 2, 1000), 2)
+    assert stand_in.allocations == 2               # refused before a buffer was made for it
+
+
+@pytest.mark.rtl
+def test_a_rejected_step_raises_and_the_dma_recovers(device):
+    backend, stand_in = pynq_backend(device)
+    model = HwModelBackend(CFG)
+    rng = np.random.default_rng(24)
+    step = random_step(rng, 2, 100)
+    device.write(Reg.VOCAB, CFG.vocab_max + 1)      # behind the driver's back: the core now rejects the step
+    backend.driver._held[Reg.VOCAB] = 100
+    with pytest.raises(DeviceError, match="config error"):
+        backend.step(*step, 3)
+    for a, b in zip(backend.step(*step, 3), model.step(*step, 3)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.rtl
+def test_an_overlay_without_the_core_is_refused(device):
+    from beamstream.transports.pynq import PynqTransport
+    from beamstream.transports.pynq_standin import PynqStandIn
+
+    class NoCore(PynqStandIn):
+        def Overlay(self, bitstream, download=True):
+            overlay = super().Overlay(bitstream, download)
+            del overlay.ip_dict["beamstream"]
+            return overlay
+
+    with pytest.raises(RuntimeError, match=r"exactly one IP that is the beamstream core, found 0.*axi_dma"):
+        PynqTransport(BITSTREAM, pynq=NoCore(CFG, device=device))
+
+
+@pytest.mark.skipif(HAVE_PYNQ, reason="PYNQ is installed here")
+def test_without_pynq_the_transport_says_how_to_get_it():
+    from beamstream.transports.pynq import PynqTransport
+    with pytest.raises(ImportError, match=r"PYNQ is not installed.*beamstream\[pynq\]"):
+        PynqTransport(BITSTREAM)
+
+
+@pytest.mark.skipif(HAVE_PYNQ, reason="PYNQ is installed here")
+def test_auto_picks_numpy_here_and_says_why(capsys):
+    backend = get_backend("auto")
+    assert isinstance(backend, NumpyBackend)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["beamstream: backend numpy (PYNQ is not installed, so no board is reachable)"]
