@@ -33,10 +33,12 @@ SEND_TIMEOUT_S = 2.0
 def import_pynq():
     """The real `pynq` module, or an ImportError that says how to get it."""
     try:
-        return importlib.import_module("pynq")
+        pynq = importlib.import_module("pynq")
     except ImportError as exc:
         raise ImportError("PYNQ is not installed: on the board, pip install 'beamstream[pynq]' "
                           "(PYNQ images ship it)") from exc
+    importlib.import_module("pynq.lib.dma")  # its DMA driver must be imported before Overlay() to bind
+    return pynq
 
 
 class PynqTransport(Transport):
