@@ -1,0 +1,179 @@
+"""The decode-step core: framing, the score datapath of DESIGN §2, the credits that stall the input, and the
+counters and error bits the registers show.
+
+    i ─► Unpack ─► FloatToFixed ×P ─┬─► OnlineLogSumExp ─► LSE FIFO ─┐
+          │        FloatToFixed(s) ─┴─► BeamTopK ───────────────────┴─► ScoreNormaliser ─► GlobalTopK ─► o
+          └─ header: beam score                                        (drops a step with a framing error)
+
+Everything behind Unpack is valid-only. Two credits keep it from overflowing, both checked at the input beat
+that would need the space: a row's closing beat waits while BeamTopK's finished-row buffers are all promised, a
+step's closing beat waits while GlobalTopK's finished-step buffers are. So m_axis may stall forever and nothing
+is lost: the input stops instead.
+
+A step that Unpack closed early or late is still carried to its end through the datapath (so every block sees
+whole rows and steps), and its results are dropped at the output. CTRL clear resets everything behind Unpack;
+Unpack itself drains the rest of the step it was in.
+"""
+from amaranth.hdl import Module, ResetInserter, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .beam_topk import BeamTopK
+from .config import SCORE_BITS, CoreConfig
+from .float_to_fixed import FloatToFixed
+from .global_topk import GlobalTopK
+from .logsumexp import OnlineLogSumExp
+from .normalise import ScoreNormaliser
+from .unpack import Unpack, input_beat_layout
+
+COUNTER_BITS = 32
+
+# One m_axis beat (DESIGN §3): [31:0] score, [39:32] beam, [63:40] token.
+RESULT_LAYOUT = data.StructLayout({"score": signed(SCORE_BITS), "beam": 8, "token": 24})
+OUTPUT_LAYOUT = data.StructLayout({"result": RESULT_LAYOUT, "last": 1})
+
+
+def delayed(m: Module, value, cycles: int, name: str):
+    """`value` through `cycles` registers (the sideband that travels next to a pipelined block)."""
+    for stage in range(cycles):
+        reg = Signal(value.shape(), name=f"{name}_d{stage + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class Core(wiring.Component):
+    """Steps in on `i` (s_axis beats), results out on `o` (m_axis beats); register values and state on the side."""
+
+    def __init__(self, cfg: CoreConfig):
+        self._cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(input_beat_layout(cfg))),
+            "o": Out(stream.Signature(OUTPUT_LAYOUT)),
+            "vocab": In(32),
+            "beams": In(32),
+            "k": In(32),
+            "clear": In(1),
+            "busy": Out(1),
+            "framing_error": Out(1),     # sticky until clear
+            "config_error": Out(1),
+            "cycles": Out(COUNTER_BITS),
+            "steps": Out(COUNTER_BITS),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        m.submodules.unpack = unpack = Unpack(cfg)
+        wiring.connect(m, wiring.flipped(self.i), unpack.i)
+        m.d.comb += [unpack.clear.eq(self.clear), unpack.vocab.eq(self.vocab), unpack.beams.eq(self.beams),
+                     unpack.k.eq(self.k)]
+
+        # Everything behind Unpack restarts empty on clear.
+        dp = Module()
+        m.submodules.datapath = ResetInserter(self.clear)(dp)
+        beat = unpack.beat
+
+        # Fixed point: logits lane by lane, the beam score from the header; both aligned to `align` cycles.
+        lane_width = cfg.lane_width
+        lanes = [FloatToFixed(cfg.fmt, cfg.logit_bits, cfg.frac_bits) for _ in range(cfg.lanes)]
+        score_conv = FloatToFixed("fp32", SCORE_BITS, cfg.frac_bits)
+        align = max(lanes[0].latency, score_conv.latency)
+        keys = Signal(data.ArrayLayout(signed(cfg.logit_bits), cfg.lanes))
+        for n, conv in enumerate(lanes):
+            dp.submodules[f"to_fixed{n}"] = conv
+            dp.d.comb += conv.i.eq(beat.lanes[n * lane_width:(n + 1) * lane_width])
+            dp.d.comb += keys[n].eq(delayed(dp, conv.o, align - conv.latency, f"key{n}"))
+        dp.submodules.score_to_fixed = score_conv
+        dp.d.comb += score_conv.i.eq(unpack.header_score)
+        header_valid = delayed(dp, unpack.header_valid, align, "header_valid")
+        header_score = delayed(dp, score_conv.o, align - score_conv.latency, "header_score")
+        beat_valid = delayed(dp, unpack.beat_valid, align, "beat_valid")
+        aligned = delayed(dp, beat, align, "beat")
+        row_score = Signal(signed(SCORE_BITS))
+        with dp.If(header_valid):
+            dp.d.sync += row_score.eq(header_score)
+
+        # Per row: log-sum-exp into a FIFO, top-K of raw keys; the tag carries what the normaliser needs.
+        dp.submodules.lse = lse = OnlineLogSumExp(cfg)
+        dp.d.comb += [lse.valid.eq(beat_valid), lse.first.eq(aligned.first), lse.last.eq(aligned.last),
+                      lse.keys.eq(keys), lse.mask.eq(aligned.mask)]
+        tag_layout = data.StructLayout({"beam": cfg.beam_bits, "score": signed(SCORE_BITS), "step_last": 1})
+        dp.submodules.beam_topk = beam_topk = BeamTopK(cfg, tag_layout.size)
+        tag = Signal(tag_layout)
+        dp.d.comb += [tag.beam.eq(aligned.beam), tag.score.eq(row_score), tag.step_last.eq(aligned.step_last)]
+        dp.d.comb += [beam_topk.valid.eq(beat_valid), beam_topk.last.eq(aligned.last), beam_topk.keys.eq(keys),
+                      beam_topk.mask.eq(aligned.mask), beam_topk.base.eq(aligned.base), beam_topk.tag.eq(tag),
+                      beam_topk.k.eq(unpack.step_k)]
+        lse_layout = data.StructLayout({"lse": signed(SCORE_BITS), "neg_inf": 1})
+        # A row's lse waits here for its top-K items; rows in flight are bounded by the row credits.
+        dp.submodules.lse_fifo = lse_fifo = fifo.SyncFIFOBuffered(width=lse_layout.size,
+                                                                   depth=beam_topk.row_buffers)
+        lse_in = Signal(lse_layout)
+        dp.d.comb += [lse_in.lse.eq(lse.o_lse), lse_in.neg_inf.eq(lse.o_neg_inf),
+                      lse_fifo.w_data.eq(lse_in), lse_fifo.w_en.eq(lse.o_valid)]
+
+        # Normalise each item of a row once its lse is known.
+        item = beam_topk.o.p
+        item_tag = data.View(tag_layout, item.tag)
+        row_lse = data.View(lse_layout, lse_fifo.r_data)
+        take = Signal()
+        dp.d.comb += [take.eq(beam_topk.o.valid & lse_fifo.r_rdy), beam_topk.o.ready.eq(lse_fifo.r_rdy),
+                      lse_fifo.r_en.eq(take & item.last)]
+        dp.submodules.normalise = normalise = ScoreNormaliser(cfg)
+        dp.d.comb += [normalise.key.eq(item.key), normalise.beam_score.eq(item_tag.score),
+                      normalise.lse.eq(row_lse.lse), normalise.neg_inf.eq(row_lse.neg_inf)]
+        candidate_layout = data.StructLayout({"valid": 1, "beam": cfg.beam_bits, "token": cfg.token_bits,
+                                              "step_last": 1})
+        candidate = Signal(candidate_layout)
+        dp.d.comb += [candidate.valid.eq(take & item.real), candidate.beam.eq(item_tag.beam),
+                      candidate.token.eq(item.token), candidate.step_last.eq(take & item.last & item_tag.step_last)]
+        candidate = delayed(dp, candidate, normalise.latency, "candidate")
+
+        dp.submodules.global_topk = global_topk = GlobalTopK(cfg)
+        dp.d.comb += [global_topk.valid.eq(candidate.valid), global_topk.score.eq(normalise.score),
+                      global_topk.beam.eq(candidate.beam), global_topk.token.eq(candidate.token),
+                      global_topk.step_last.eq(candidate.step_last), global_topk.k.eq(unpack.step_k)]
+
+        # Steps in flight, in order: whether to drop its results, and the cycle its first beat came in.
+        now = Signal(COUNTER_BITS)
+        dp.d.sync += now.eq(now + 1)
+        step_start = Signal(COUNTER_BITS)
+        with dp.If(unpack.step_start):
+            dp.d.sync += step_start.eq(now)
+        step_layout = data.StructLayout({"drop": 1, "start": COUNTER_BITS})
+        dp.submodules.step_fifo = step_fifo = fifo.SyncFIFOBuffered(width=step_layout.size,
+                                                                     depth=global_topk.step_buffers)
+        step_in = Signal(step_layout)
+        step_closed = Signal()
+        dp.d.comb += [step_closed.eq(unpack.beat_valid & beat.step_last),
+                      step_in.drop.eq(beat.drop), step_in.start.eq(step_start),
+                      step_fifo.w_data.eq(step_in), step_fifo.w_en.eq(step_closed)]
+        head = data.View(step_layout, step_fifo.r_data)
+        result = global_topk.o
+        dp.d.comb += [self.o.valid.eq(result.valid & step_fifo.r_rdy & ~head.drop),
+                      result.ready.eq(step_fifo.r_rdy & (self.o.ready | head.drop)),
+                      self.o.p.result.score.eq(result.p.score), self.o.p.result.beam.eq(result.p.beam),
+                      self.o.p.result.token.eq(result.p.token), self.o.p.last.eq(result.p.last)]
+        step_done = Signal()
+        dp.d.comb += [step_done.eq(result.valid & result.ready & result.p.last), step_fifo.r_en.eq(step_done)]
+        with dp.If(step_done & ~head.drop):
+            dp.d.sync += [self.cycles.eq(now - head.start + 1), self.steps.eq(self.steps + 1)]
+
+        # Credits, counted from the input beat that closes a row / step (its registered copy is `*_closed`).
+        rows_in_flight = Signal(range(beam_topk.row_buffers + 1))
+        steps_in_flight = Signal(range(global_topk.step_buffers + 1))
+        row_closed = unpack.beat_valid & beat.last
+        row_done = take & item.last
+        dp.d.sync += [rows_in_flight.eq(rows_in_flight + row_closed - row_done),
+                      steps_in_flight.eq(steps_in_flight + step_closed - step_done)]
+        dp.d.comb += [unpack.row_credit.eq(rows_in_flight + row_closed < beam_topk.row_buffers),
+                      unpack.step_credit.eq(steps_in_flight + step_closed < global_topk.step_buffers),
+                      unpack.datapath_empty.eq((steps_in_flight == 0) & ~step_closed)]
+
+        with dp.If(unpack.framing_error):
+            dp.d.sync += self.framing_error.eq(1)
+        with dp.If(unpack.config_error):
+            dp.d.sync += self.config_error.eq(1)
+        dp.d.comb += self.busy.eq(unpack.busy | (steps_in_flight != 0) | step_closed)
+        return m
