@@ -156,8 +156,10 @@ def rows_lse(keys, cfg) -> tuple[np.ndarray, np.ndarray]:
         e_final = int(run_max[b, -1])
         d = 0
         for way in range(w.acc_ways):
-            d_way, e_way = _accumulate(run_max[b][on & (ways == way)], x[b][on & (ways == way)])
-            d += d_way >> (e_final - e_way)
+            mine = on & (ways == way)
+            if mine.any():
+                d_way, e_way = _accumulate(run_max[b][mine], x[b][mine])
+                d += d_way >> (e_final - e_way)
         lse[b] = finish_lse(d, e_final, cfg)
         neg_inf[b] = False
     return lse, neg_inf
@@ -168,8 +170,6 @@ def _accumulate(e_seq, x_seq) -> tuple[int, int]:
 
     Folded per run of equal maxima, so the Python loop is bounded by the logit range, not by V.
     """
-    if len(e_seq) == 0:
-        return 0, 0
     starts = np.flatnonzero(np.r_[True, e_seq[1:] != e_seq[:-1]])
     seg_sums = np.add.reduceat(x_seq, starts)
     d, e = 0, int(e_seq[0])

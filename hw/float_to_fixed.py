@@ -1,0 +1,82 @@
+"""Per-lane conversion of fp32 / bf16 / fp16 bits to saturating two's-complement fixed point.
+
+Round half away from zero, saturate to +-(2^(out_bits-1) - 1); +inf saturates high; NaN and -inf give the -inf
+code -2^(out_bits-1). Model: beamstream.hwmodel.numerics.float_to_fixed.
+
+Three stages: decode and shift amount | one left barrel shift of the mantissa to twice the output scale |
+round (w + 1) >> 1 on the sign-adjusted value, saturate, specials.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from beamstream.hwmodel.numerics import FLOAT_FORMATS
+
+
+class FloatToFixed(wiring.Component):
+    latency = 3
+
+    def __init__(self, fmt: str, out_bits: int, frac_bits: int):
+        if fmt not in FLOAT_FORMATS:
+            raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FORMATS)}")
+        if not (isinstance(out_bits, int) and 2 <= out_bits <= 32):
+            raise ValueError(f"out_bits={out_bits!r} must be an int in 2..32")
+        if not (isinstance(frac_bits, int) and 0 <= frac_bits < out_bits):
+            raise ValueError(f"frac_bits={frac_bits!r} must be an int in 0..out_bits-1")
+        self.fmt, self.out_bits, self.frac_bits = fmt, out_bits, frac_bits
+        ebits, mbits, _ = FLOAT_FORMATS[fmt]
+        super().__init__({"i": In(1 + ebits + mbits), "o": Out(signed(out_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        ebits, mbits, _ = FLOAT_FORMATS[self.fmt]
+        O = self.out_bits
+        bias = (1 << (ebits - 1)) - 1
+        # w = floor(|x| * 2^(F+1)) = (mant << A) >> R with A = shift + 1 + R; R makes every right shift a slice.
+        R = mbits + 2
+        a_max = O + 1 + R
+
+        # Stage 1: fields, specials, shift amount (shift = max(exp, 1) - bias - mbits + F, as a small add).
+        exp = self.i[mbits:mbits + ebits]
+        frac = self.i[:mbits]
+        sign = Signal(name="s1_sign")
+        mant = Signal(mbits + 1, name="s1_mant")
+        amount = Signal(range(a_max + 1), name="s1_amount")
+        too_big = Signal(name="s1_too_big")   # shift > O: every nonzero mantissa saturates
+        neg_inf = Signal(name="s1_neg_inf")   # NaN or -inf
+        pos_inf = Signal(name="s1_pos_inf")
+        a_raw = Signal(signed(ebits + 8))
+        m.d.comb += a_raw.eq(Mux(exp == 0, 1, exp) + (self.frac_bits - bias - mbits + 1 + R))
+        special = exp == (1 << ebits) - 1
+        m.d.sync += [
+            sign.eq(self.i[-1]),
+            mant.eq(Mux(exp == 0, frac, frac | (1 << mbits))),
+            amount.eq(Mux(a_raw < 0, 0, Mux(a_raw > a_max, a_max, a_raw))),
+            too_big.eq(a_raw > a_max),
+            neg_inf.eq(special & ((frac != 0) | self.i[-1])),
+            pos_inf.eq(special & (frac == 0) & ~self.i[-1]),
+        ]
+
+        # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them.
+        shifted = (mant << amount)[R:]
+        w = Signal(O, name="s2_w")
+        high = Signal(name="s2_high")
+        sign2, neg_inf2, pos_inf2 = Signal(name="s2_sign"), Signal(name="s2_neg_inf"), Signal(name="s2_pos_inf")
+        m.d.sync += [
+            w.eq(shifted[:O]),
+            high.eq((shifted[O:] != 0) | too_big),
+            sign2.eq(sign), neg_inf2.eq(neg_inf), pos_inf2.eq(pos_inf),
+        ]
+
+        # Stage 3: |x| rounds to (w + 1) >> 1; for x < 0 that is -((w + 1) >> 1) == (~w + 1) >> 1.
+        top = (1 << (O - 1)) - 1
+        signed_w = Signal(signed(O + 1))
+        m.d.comb += signed_w.eq(Mux(sign2, -1 - w, w))
+        rounded = (signed_w + 1) >> 1
+        saturated = high | (w == (1 << O) - 1)
+        m.d.sync += self.o.eq(Mux(neg_inf2, -(1 << (O - 1)),
+                              Mux(pos_inf2, top,
+                              Mux(saturated, Mux(sign2, -top, top), rounded))))
+        return m

@@ -1,0 +1,297 @@
+"""Online log-sum-exp of each row of keys, in one pass, rows back to back, valid-only pipeline.
+
+In log2 units rescaling is a shift. Per lane u = key * log2(e) = c - r with c = ceil(u) and r in [0, 1);
+2^-r comes from a 64-entry table with linear interpolation. Per beat the running maximum E of the c's (a short
+loop of its own) gives each lane's term (2^-r) >> (E - c). Beat b of a row goes to accumulator b mod 3, which does
+d <- (d >> (E_b - E_{b-3})) + beat sum: the only wide loop, three stages deep (shift | chunk sums | carry pick).
+At the row's end the three accumulators are aligned to E and added, and
+lse = ln2 * (E + msb(d) - FD) + ln(mantissa) by a 128-entry table with interpolation, rounded to F bits.
+Model: beamstream.hwmodel.numerics.rows_lse; docs/numerics.md has the widths and the error bound.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from beamstream.hwmodel.tables import exp2_table, ln_table, lse_widths
+
+from .pipelined_arith import (constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
+                              variable_product_terms)
+
+
+def _leading_one(m, value, name: str):
+    """Index of the highest set bit of `value` (0 when value is 0), as a balanced mux tree."""
+    def tree(bits):
+        if len(bits) == 1:
+            return bits[0], Const(0, 1)
+        half = 1 << ((len(bits) - 1).bit_length() - 1)
+        lo_any, lo_pos = tree(bits[:half])
+        hi_any, hi_pos = tree(bits[half:])
+        width = (half - 1).bit_length() + 1
+        return lo_any | hi_any, Mux(hi_any, Const(half, width) | hi_pos, lo_pos)
+    _, pos = tree([value[i] for i in range(len(value))])
+    out = Signal(range(len(value)), name=name)
+    m.d.comb += out.eq(pos)
+    return out
+
+
+def _rom(values, index, name: str):
+    width = max(1, max(values).bit_length())
+    return Array(Const(v, width) for v in values)[index]
+
+
+class OnlineLogSumExp(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.widths = w = lse_widths(cfg)
+        L, P = cfg.logit_bits, cfg.lanes
+        super().__init__({
+            "valid": In(1), "first": In(1), "last": In(1),
+            "keys": In(data.ArrayLayout(signed(L), P)), "mask": In(P),
+            "o_valid": Out(1), "o_lse": Out(signed(32)), "o_neg_inf": Out(1),
+        })
+        self.sentinel = -(1 << (w.exp_int_bits - 1))   # E of a row without live lanes so far
+        # Stage counts of each part; elaborate checks its pipelined sums against them.
+        dummy = Signal(8)
+        self._lat_u = sum_latency(self._u_terms(dummy), self._u_width)
+        self._lat_interp = sum_latency(self._interp_terms(dummy, dummy, Signal(self._exp_lo)), self._interp_width)
+        self._lat_tree = (P - 1).bit_length()
+        self._lat_beat = sum_latency([(dummy, 1)] * P, self._beat_width)
+        self._lat_combine = sum_latency([(dummy, 1)] * w.acc_ways, w.acc_bits)
+        self._lat_ln = sum_latency(self._ln_terms(dummy, dummy, dummy, Signal(self._ln_lo)), self._ln_width)
+        # input reg | u | c, r | tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
+        self._lat_lanes = 1 + self._lat_u + 1 + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
+        # loop (shift | chunk sums; pick writes acc) | snapshot | align shift | combine | msb | normalise | tables | ln
+        self.latency = self._lat_lanes + 5 + self._lat_combine + 3 + self._lat_ln
+
+    # Widths and terms of the pipelined sums.
+    @property
+    def _u_width(self):
+        return self.cfg.logit_bits + self.widths.log2e_frac + 2
+
+    def _u_terms(self, key):
+        return constant_product_terms(key, self.widths.log2e)
+
+    @property
+    def _exp_lo(self):
+        return self.widths.u_frac - self.widths.exp_index
+
+    @property
+    def _interp_width(self):
+        return self.widths.exp_frac + self._exp_lo + 2
+
+    def _interp_terms(self, base, drop, lo):
+        # m = base - floor(drop * lo / 2^lo_bits) = (base * 2^lo_bits + 2^lo_bits - 1 - drop * lo) >> lo_bits
+        ones = (1 << self._exp_lo) - 1
+        return [(Cat(Const(ones, self._exp_lo), base), 1)] + variable_product_terms(drop, lo, -1)
+
+    @property
+    def _beat_width(self):
+        return self.widths.acc_frac + 2 + (self.cfg.lanes - 1).bit_length()
+
+    @property
+    def _ln_lo(self):
+        return self.widths.mant_frac - self.widths.ln_index
+
+    @property
+    def _ln_drop(self):
+        return self.widths.ln_frac - self.widths.frac_bits
+
+    @property
+    def _ln_width(self):
+        return self.widths.exp_int_bits + 3 + self.widths.ln_frac + self._ln_lo
+
+    def _ln_terms(self, k_int, base, rise, lo):
+        # (K*ln2 + base + floor(rise*lo / 2^lo) + half) >> drop, all scaled by 2^lo so the floor is one shift
+        half = 1 << (self._ln_drop - 1 + self._ln_lo)
+        return (constant_product_terms(k_int, self.widths.ln2, self._ln_lo) + [(base << self._ln_lo, 1), (half, 1)]
+                + variable_product_terms(rise, lo))
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, w = self.cfg, self.widths
+        P, G, K = cfg.lanes, w.u_frac, w.acc_ways
+        exp_t = signed(w.exp_int_bits)
+        diff_t = signed(w.exp_int_bits + 1)
+
+        # Input register.
+        valid = registered(m, self.valid, "in_valid")
+        first = registered(m, self.first, "in_first")
+        last = registered(m, self.last, "in_last")
+        keys = [registered(m, self.keys[i], f"in_key{i}") for i in range(P)]
+        live = [registered(m, self.mask[i] & (self.keys[i] != cfg.key_neg_inf), f"in_live{i}") for i in range(P)]
+        stage = 1
+
+        # u = key * log2(e) with G fraction bits (floor).
+        u = []
+        for i in range(P):
+            prod, lat = pipelined_sum(m, self._u_terms(keys[i]), self._u_width, f"u_prod{i}")
+            assert lat == self._lat_u
+            u.append(prod[w.u_shift:w.u_shift + w.u_bits].as_signed())
+        stage += self._lat_u
+        live = [delayed(m, v, self._lat_u, f"live{i}_u") for i, v in enumerate(live)]
+
+        # c = ceil(u), r = c - u in [0, 1).
+        c, r = [], []
+        for i in range(P):
+            ci, ri = Signal(exp_t, name=f"c{i}"), Signal(G, name=f"r{i}")
+            frac = u[i][:G]
+            m.d.sync += [ci.eq(u[i][G:].as_signed() + (frac != 0)), ri.eq(-frac)]
+            c.append(ci)
+            r.append(ri)
+        live = [registered(m, v, f"live{i}_c") for i, v in enumerate(live)]
+        stage += 1
+
+        # Tables for 2^-r, and each lane's candidate for the beat maximum (sentinel when not live).
+        base_t, drop_t = exp2_table(w)
+        base, drop, lo, cand = [], [], [], []
+        for i in range(P):
+            idx = r[i][self._exp_lo:]
+            base.append(registered(m, _rom(base_t, idx, f"exp_base{i}"), f"exp_base{i}"))
+            drop.append(registered(m, _rom(drop_t, idx, f"exp_drop{i}"), f"exp_drop{i}"))
+            lo.append(registered(m, r[i][:self._exp_lo], f"exp_lo{i}"))
+            cand.append(registered(m, Mux(live[i], c[i], self.sentinel), f"cand{i}"))
+        c = [registered(m, v, f"c{i}_t") for i, v in enumerate(c)]
+        live = [registered(m, v, f"live{i}_t") for i, v in enumerate(live)]
+        stage += 1
+        t_tables = stage
+
+        # m = 2^-r by interpolation (exp_frac fraction bits).
+        mant = []
+        for i in range(P):
+            total, lat = pipelined_sum(m, self._interp_terms(base[i], drop[i], lo[i]), self._interp_width,
+                                       f"exp_interp{i}")
+            assert lat == self._lat_interp
+            mant.append(total[self._exp_lo:self._exp_lo + w.exp_frac + 1])
+
+        # In parallel: beat maximum (one tree level per stage), running maximum E, lane shifts E - c.
+        level = cand
+        while len(level) > 1:
+            nxt = []
+            for j in range(0, len(level), 2):
+                pair = level[j:j + 2]
+                best = pair[0] if len(pair) == 1 else Mux(pair[0] > pair[1], pair[0], pair[1])
+                nxt.append(registered(m, best, f"beat_max_l{len(level)}_{j}"))
+            level = nxt
+        e_beat = level[0]
+        side_lat = t_tables - 1 + self._lat_tree   # valid/first/last are aligned to e_beat
+        b_valid = delayed(m, valid, side_lat, "b_valid")
+        b_first = delayed(m, first, side_lat, "b_first")
+        b_last = delayed(m, last, side_lat, "b_last")
+
+        run_max = Signal(exp_t, name="run_max")        # E of the previous beat (state, updated per beat)
+        e_now = Mux(b_first, e_beat, Mux(e_beat > run_max, e_beat, run_max))
+        with m.If(b_valid):
+            m.d.sync += run_max.eq(e_now)
+        # Beat bookkeeping for the accumulators: way = beat index mod K, beats seen (saturating at K), E per way.
+        way_run = Signal(range(K), name="way_run")
+        seen_run = Signal(range(K + 1), name="seen_run")
+        e_way = Array(Signal(exp_t, name=f"e_way{p}") for p in range(K))
+        way_now = Mux(b_first, 0, Mux(way_run == K - 1, 0, way_run + 1))
+        seen_now = Mux(b_first, 1, Mux(seen_run == K, K, seen_run + 1))
+        with m.If(b_valid):
+            m.d.sync += [way_run.eq(way_now), seen_run.eq(seen_now), e_way[way_now].eq(e_now)]
+        e_b = registered(m, e_now, "e_b")
+        rise = registered(m, e_now - e_way[way_now], "rise")    # E_b - E_{b-K}, valid unless fresh
+        way = registered(m, way_now, "way")
+        seen = registered(m, seen_now, "seen")
+        fresh = registered(m, b_first | (seen_run < K), "fresh")   # first beat of its way in this row
+        a_valid = registered(m, b_valid, "a_valid")
+        a_last = registered(m, b_last, "a_last")
+        t_e = t_tables + self._lat_tree + 1    # e_b etc. are valid at this stage
+
+        lane_diff = []
+        for i in range(P):
+            c_e = delayed(m, c[i], t_e - t_tables, f"c{i}_e")
+            lane_diff.append(registered(m, e_b - c_e, f"lane_diff{i}"))
+        t_diff = t_e + 1
+        t_shift_in = t_tables + max(self._lat_interp, t_diff - t_tables)
+
+        # Lane terms: (m << (FD - FM)) >> (E - c), zero for dead lanes and shifts past the term's width.
+        terms = []
+        for i in range(P):
+            m_i = delayed(m, mant[i], t_shift_in - t_tables - self._lat_interp, f"mant{i}_s")
+            d_i = delayed(m, lane_diff[i], t_shift_in - t_diff, f"lane_diff{i}_s")
+            live_i = delayed(m, live[i], t_shift_in - t_tables, f"live{i}_s")
+            scaled = Cat(Const(0, w.acc_frac - w.exp_frac), m_i)
+            keep = live_i & (d_i < w.term_shift_max)
+            terms.append((registered(m, Mux(keep, scaled >> d_i[:(w.term_shift_max - 1).bit_length()], 0),
+                                     f"term{i}"), 1))
+        beat_sum, lat = pipelined_sum(m, terms, self._beat_width, "beat_sum")
+        assert lat == self._lat_beat
+        t_x = t_shift_in + 1 + self._lat_beat
+        assert t_x == self._lat_lanes
+
+        def at_x(value, name):
+            return delayed(m, value, t_x - t_e, name)
+        x_valid, x_last, x_way = at_x(a_valid, "x_valid"), at_x(a_last, "x_last"), at_x(way, "x_way")
+        x_fresh, x_rise, x_e, x_seen = at_x(fresh, "x_fresh"), at_x(rise, "x_rise"), at_x(e_b, "x_e"), at_x(seen, "x_seen")
+
+        # The accumulate loop: read d[way] | shift | chunk sums | pick and write d[way].
+        acc = Array(Signal(w.acc_bits, name=f"acc{p}") for p in range(K))
+        acc_e = Array(Signal(exp_t, name=f"acc_e{p}") for p in range(K))
+        keep = ~x_fresh & (x_rise < w.acc_bits)
+        shifted = registered(m, Mux(keep, acc[x_way] >> x_rise[:(w.acc_bits - 1).bit_length()], 0), "acc_shifted")
+        beat_in = registered(m, beat_sum, "acc_beat")
+        new_acc, lat = pipelined_sum(m, [(shifted, 1), (beat_in, 1)], w.acc_bits + 1, "acc_new",
+                                     registered_output=False)
+        assert lat == 1 and w.acc_bits + 1 > 12
+        l_valid = delayed(m, x_valid, 2, "l_valid")
+        l_way = delayed(m, x_way, 2, "l_way")
+        l_e = delayed(m, x_e, 2, "l_e")
+        with m.If(l_valid):
+            m.d.sync += [acc[l_way].eq(new_acc), acc_e[l_way].eq(l_e)]
+
+        # Row end: the cycle after the last beat's write, snapshot the accumulators (the next row's first write
+        # lands at the end of this cycle at the earliest).
+        snap = delayed(m, x_valid & x_last, 3, "snap")
+        snap_e = delayed(m, x_e, 3, "snap_e")
+        snap_seen = delayed(m, x_seen, 3, "snap_seen")
+        f_d = [registered(m, acc[p], f"fin_d{p}") for p in range(K)]
+        f_shift = [registered(m, snap_e - acc_e[p], f"fin_shift{p}") for p in range(K)]
+        f_touched = [registered(m, snap_seen > p, f"fin_touched{p}") for p in range(K)]
+        f_valid, f_e = registered(m, snap, "fin_valid"), registered(m, snap_e, "fin_e")
+
+        aligned = []
+        for p in range(K):
+            keep_p = f_touched[p] & (f_shift[p] < w.acc_bits)
+            aligned.append((registered(m, Mux(keep_p, f_d[p] >> f_shift[p][:(w.acc_bits - 1).bit_length()], 0),
+                                       f"aligned{p}"), 1))
+        total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total")
+        assert lat == self._lat_combine
+        g_valid = delayed(m, f_valid, 1 + lat, "g_valid")
+        g_e = delayed(m, f_e, 1 + lat, "g_e")
+        total = total.as_unsigned()
+
+        # Normalise: msb position n, then mantissa bits below it.
+        n = _leading_one(m, total, "msb")
+        h_d, h_n = registered(m, total, "norm_d"), registered(m, n, "norm_n")
+        h_valid, h_e = registered(m, g_valid, "norm_valid"), registered(m, g_e, "norm_e")
+        top = w.acc_bits - 1
+        lshift = Signal(range(w.acc_bits), name="norm_shift")
+        m.d.comb += lshift.eq(top - h_n)
+        normal = (h_d << lshift)[:w.acc_bits]
+        q = registered(m, normal[top - w.mant_frac:top], "mant_q")
+        neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
+        k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")
+        i_valid = registered(m, h_valid, "ln_valid")
+
+        # ln: tables, then one pipelined sum; a -inf row feeds zeros so the result is exactly 0.
+        lbase_t, lrise_t = ln_table(w)
+        idx = q[self._ln_lo:]
+        gate = ~neg_inf
+        t_base = registered(m, Mux(gate, _rom(lbase_t, idx, "ln_base"), 0), "ln_base")
+        t_rise = registered(m, Mux(gate, _rom(lrise_t, idx, "ln_rise"), 0), "ln_rise")
+        t_lo = registered(m, q[:self._ln_lo], "ln_lo")
+        t_k = registered(m, Mux(gate, k_int, 0), "ln_k")
+        t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), registered(m, neg_inf, "ln_neg_inf_t")
+        ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum")
+        assert lat == self._lat_ln
+        shift = self._ln_drop + self._ln_lo
+        m.d.comb += [
+            self.o_lse.eq(ln_sum >> shift),
+            self.o_valid.eq(delayed(m, t_valid, lat, "o_valid")),
+            self.o_neg_inf.eq(delayed(m, t_neg_inf, lat, "o_neg_inf")),
+        ]
+        return m

@@ -1,0 +1,141 @@
+"""Exact integer sums split into shallow pipeline stages, for valid-only pipelines (no enables).
+
+A plain wide `a + b` maps to about width/2.5 LUT6 levels on a generic mapping, so every wide sum here is a
+carry-save (3:2) tree followed by a conditional-sum adder: each chunk is added for carry-in 0 and 1 in one stage,
+and the next stage picks per chunk once the chunk carries are known. The result is the exact sum modulo 2^width,
+so the bit-exact model needs nothing but the plain integer sum.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
+
+CHUNK = 12          # carry-propagate chunk: a 12-bit add with carry-in is about 5 LUT6 levels
+CSA_PER_STAGE = 2   # 3:2 compressor levels between registers
+
+
+def delayed(m, value, cycles: int, name: str):
+    """`value` delayed by `cycles` registers (cycles >= 0)."""
+    value = Value.cast(value)
+    for i in range(cycles):
+        r = Signal(value.shape(), name=f"{name}_d{i + 1}")
+        m.d.sync += r.eq(value)
+        value = r
+    return value
+
+
+def registered(m, value, name: str):
+    return delayed(m, value, 1, name)
+
+
+def _vector_count(terms, width: int) -> int:
+    constant = sum(sign * t if isinstance(t, int) else (1 if sign < 0 else 0) for t, sign in terms)
+    n = sum(1 for t, _ in terms if not isinstance(t, int))
+    return n + (1 if constant % (1 << width) or n == 0 else 0)
+
+
+def sum_latency(terms, width: int, *, registered_output: bool = True) -> int:
+    """Latency pipelined_sum will have for these terms (terms only need to be of the same kinds)."""
+    n, level, latency = _vector_count(terms, width), 0, 0
+    while n > 2:
+        n = 2 * (n // 3) + n % 3
+        level += 1
+        if level % CSA_PER_STAGE == 0 or n <= 2:
+            latency += 1
+    two_stage = n == 2 and width > CHUNK
+    return latency + (2 if two_stage else 1) - (0 if registered_output else 1)
+
+
+def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = True):
+    """Exact sum of `terms` as signed(width); returns (value, latency in cycles).
+
+    `terms` is a list of (value, sign) with sign +1 or -1; a value is an Amaranth value (extended by its own
+    signedness) or a Python int. The caller guarantees that the true sum fits signed(width). With
+    registered_output=False the last stage is left combinational (for a loop that registers it itself), and
+    the latency counts the registers before it.
+    """
+    vectors, constant = [], 0
+    for i, (term, sign) in enumerate(terms):
+        if sign not in (1, -1):
+            raise ValueError(f"terms[{i}]: sign must be +1 or -1, got {sign!r}")
+        if isinstance(term, int):
+            constant += sign * term
+            continue
+        v = Signal(width, name=f"{name}_t{i}")
+        m.d.comb += v.eq(term)
+        if sign < 0:
+            vectors.append(~v)      # -v == ~v + 1 modulo 2^width
+            constant += 1
+        else:
+            vectors.append(v)
+    constant %= 1 << width
+    if constant or not vectors:
+        vectors.append(Const(constant, width))
+
+    latency = 0
+    level = 0
+    while len(vectors) > 2:
+        nxt = []
+        for g in range(0, len(vectors) - 2, 3):
+            a, b, c = vectors[g:g + 3]
+            nxt.append((a ^ b ^ c)[:width])
+            nxt.append(Cat(Const(0, 1), (a & b) | (a & c) | (b & c))[:width])
+        nxt.extend(vectors[len(vectors) - len(vectors) % 3:] if len(vectors) % 3 else [])
+        vectors = nxt
+        level += 1
+        if level % CSA_PER_STAGE == 0 or len(vectors) <= 2:
+            vectors = [registered(m, v, f"{name}_csa{level}_{j}") for j, v in enumerate(vectors)]
+            latency += 1
+
+    bounds = list(range(0, width, CHUNK)) + [width]
+    if len(vectors) == 1 or len(bounds) == 2:
+        total = vectors[0] if len(vectors) == 1 else (vectors[0] + vectors[1])[:width]
+    else:
+        # Conditional sum: one stage adds every chunk for both carry-ins, the next ripples chunk carries and picks.
+        a, b = vectors
+        sums0, sums1 = [], []
+        for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+            s0 = Signal(hi - lo + 1, name=f"{name}_c{j}_s0")
+            s1 = Signal(hi - lo + 1, name=f"{name}_c{j}_s1")
+            m.d.sync += [s0.eq(a[lo:hi] + b[lo:hi]), s1.eq(a[lo:hi] + b[lo:hi] + 1)]
+            sums0.append(s0)
+            sums1.append(s1)
+        latency += 1
+        carry = Const(0, 1)
+        parts = []
+        for s0, s1 in zip(sums0, sums1):
+            parts.append(Mux(carry, s1[:-1], s0[:-1]))
+            carry = Mux(carry, s1[-1], s0[-1])
+        total = Cat(*parts)
+    result = Signal(signed(width), name=name)
+    if registered_output:
+        m.d.sync += result.eq(total)
+        latency += 1
+    else:
+        m.d.comb += result.eq(total)
+    assert latency == sum_latency(terms, width, registered_output=registered_output)
+    return result, latency
+
+
+def csd_digits(constant: int) -> list[tuple[int, int]]:
+    """Canonical signed-digit form of a positive constant: [(shift, sign)] with constant = sum(sign << shift)."""
+    if constant <= 0:
+        raise ValueError(f"constant={constant} must be positive")
+    digits, shift = [], 0
+    while constant:
+        if constant & 1:
+            sign = 2 - (constant & 3)       # ...01 -> +1, ...11 -> -1
+            digits.append((shift, sign))
+            constant -= sign
+        constant >>= 1
+        shift += 1
+    return digits
+
+
+def constant_product_terms(value, constant: int, scale: int = 0):
+    """Terms of value * constant * 2^scale for pipelined_sum (shift-and-add of the CSD digits)."""
+    return [(value << (shift + scale), sign) for shift, sign in csd_digits(constant)]
+
+
+def variable_product_terms(a, b, sign: int = 1, scale: int = 0):
+    """Terms of sign * a * b * 2^scale for unsigned a and b: one partial product per bit of b."""
+    return [(Mux(b[i], a, 0) << (i + scale), sign) for i in range(len(b))]
