@@ -1,0 +1,1 @@
+"""beamstream.report: the co-design report."""
