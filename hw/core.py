@@ -24,22 +24,14 @@ from .float_to_fixed import FloatToFixed
 from .global_topk import GlobalTopK
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .unpack import Unpack, input_beat_layout
+from .pipelined_arith import delayed
+from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
 
 # One m_axis beat (DESIGN §3): [31:0] score, [39:32] beam, [63:40] token.
 RESULT_LAYOUT = data.StructLayout({"score": signed(SCORE_BITS), "beam": 8, "token": 24})
 OUTPUT_LAYOUT = data.StructLayout({"result": RESULT_LAYOUT, "last": 1})
-
-
-def delayed(m: Module, value, cycles: int, name: str):
-    """`value` through `cycles` registers (the sideband that travels next to a pipelined block)."""
-    for stage in range(cycles):
-        reg = Signal(value.shape(), name=f"{name}_d{stage + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
 
 
 class Core(wiring.Component):
@@ -89,7 +81,7 @@ class Core(wiring.Component):
         header_valid = delayed(dp, unpack.header_valid, align, "header_valid")
         header_score = delayed(dp, score_conv.o, align - score_conv.latency, "header_score")
         beat_valid = delayed(dp, unpack.beat_valid, align, "beat_valid")
-        aligned = delayed(dp, beat, align, "beat")
+        aligned = data.View(data_beat_layout(cfg), delayed(dp, beat, align, "beat"))
         row_score = Signal(signed(SCORE_BITS))
         with dp.If(header_valid):
             dp.d.sync += row_score.eq(header_score)
@@ -128,7 +120,7 @@ class Core(wiring.Component):
         candidate = Signal(candidate_layout)
         dp.d.comb += [candidate.valid.eq(take & item.real), candidate.beam.eq(item_tag.beam),
                       candidate.token.eq(item.token), candidate.step_last.eq(take & item.last & item_tag.step_last)]
-        candidate = delayed(dp, candidate, normalise.latency, "candidate")
+        candidate = data.View(candidate_layout, delayed(dp, candidate, normalise.latency, "candidate"))
 
         dp.submodules.global_topk = global_topk = GlobalTopK(cfg)
         dp.d.comb += [global_topk.valid.eq(candidate.valid), global_topk.score.eq(normalise.score),

