@@ -15,6 +15,7 @@ from beamstream.backends.base import check_step
 from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
 
 from .numerics import beam_score_to_fixed, logits_to_keys, normalise, rows_lse, to_wire
+from .topk import beam_topk, global_topk
 
 LANE_DTYPE = {"fp32": np.uint32, "bf16": np.uint16, "fp16": np.uint16}
 RESULT_DTYPE = np.dtype("<u8")    # one m_axis beat
@@ -26,8 +27,6 @@ def step_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreCon
 
     Returns (scores int64[k] fixed point, SCORE_NEG_INF for -inf; beams int64[k]; tokens int64[k]), best first.
     """
-    from .topk import beam_topk, global_topk  # TODO(integrator): top level once hwmodel/topk.py has landed
-
     keys = logits_to_keys(logits, cfg)
     beam_fix = beam_score_to_fixed(beam_scores, cfg)
     lse, neg_inf = rows_lse(keys, cfg)
