@@ -1,0 +1,41 @@
+"""score = sat32(key + beam_score - lse), or SCORE_NEG_INF when the key, the beam score or the row is -inf.
+
+Model: beamstream.hwmodel.numerics.normalise. One pipelined three-term sum, then saturation and the -inf rules.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from beamstream.hw.config import SCORE_BITS, SCORE_NEG_INF
+
+from .pipelined_arith import delayed, pipelined_sum, sum_latency
+
+SCORE_MAX = (1 << (SCORE_BITS - 1)) - 1
+SUM_BITS = SCORE_BITS + 3   # |key + s - lse| < 3 * 2^31
+
+
+class ScoreNormaliser(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "key": In(signed(cfg.logit_bits)), "beam_score": In(signed(SCORE_BITS)), "lse": In(signed(SCORE_BITS)),
+            "neg_inf": In(1), "score": Out(signed(SCORE_BITS)),
+        })
+        self._lat_sum = sum_latency(self._terms(), SUM_BITS)
+        self.latency = self._lat_sum + 1
+
+    def _terms(self):
+        return [(self.key, 1), (self.beam_score, 1), (self.lse, -1)]
+
+    def elaborate(self, platform):
+        m = Module()
+        raw, lat = pipelined_sum(m, self._terms(), SUM_BITS, "norm_raw")
+        assert lat == self._lat_sum
+        dead = (self.key == self.cfg.key_neg_inf) | (self.beam_score == SCORE_NEG_INF) | self.neg_inf
+        dead = delayed(m, dead, lat, "norm_dead")
+        m.d.sync += self.score.eq(Mux(dead, SCORE_NEG_INF,
+                                  Mux(raw > SCORE_MAX, SCORE_MAX,
+                                  Mux(raw < -SCORE_MAX, -SCORE_MAX, raw))))
+        return m
