@@ -25,3 +25,19 @@ def _run_chain(depth, key_bits, key_signed, index_width, rows, seed=1):
 ])
 def test_topk_chain(depth, key_bits, key_signed, index_width):
     _run_chain(depth, key_bits, key_signed, index_width, rows=120)
+
+
+def _run_beam(lanes, k_max, rows, ready_rate=0.7, tag_bits=7, seed=1):
+    from beamstream.hw.beam_topk import BeamTopK
+    from beamstream.hw.config import CoreConfig
+    from beamstream.sim.runner import run
+
+    cfg = CoreConfig(lanes=lanes, k_max=k_max, fmt="fp32" if lanes == 1 else "bf16")
+    env = dict(cfg=cfg.to_dict(), tag_bits=tag_bits, rows=rows, seed=seed, ready_rate=ready_rate)
+    run(lambda: BeamTopK(cfg, tag_bits), "beam_topk", f"{cfg.slug()}_t{tag_bits}", "beamstream.sim.tb_beam_topk",
+        extra_env={"BEAMSTREAM_BEAM_TOPK": json.dumps(env)})
+
+
+@pytest.mark.parametrize("lanes,k_max", [(1, 1), (1, 8), (4, 1), (4, 8), (3, 5)])
+def test_beam_topk(lanes, k_max):
+    _run_beam(lanes, k_max, rows=80)

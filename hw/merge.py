@@ -1,0 +1,71 @@
+"""A streaming 2-way merge of two sorted rows into their top k: the node of BeamTopK's merge tree.
+
+Each input delivers exactly k items per row, best first, `last` on the k-th, each item echoing its row's k (the
+TopKChain item layout). The node emits the best k of the 2k, then drops what is left of the row on both inputs
+(both at once, one item per cycle each) and starts the next row. Rank: real before padding, larger key first,
+equal keys by smaller index. Its output is a 2-slot queue whose `ready` to the inputs is registered, so a tree of
+nodes keeps one comparison per LUT path instead of a ready chain through every level.
+"""
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+def rank(item):
+    """An unsigned value that orders items best-first: real, then key, then the smaller index."""
+    key = Value.cast(item.key)
+    if key.shape().signed:
+        key = Cat(key[:-1], ~key[-1])
+    return Cat(~item.index, key, item.real)
+
+
+class MergeTwo(wiring.Component):
+    def __init__(self, item_layout):
+        self.item_layout = item_layout
+        super().__init__({
+            "a": In(stream.Signature(item_layout)),
+            "b": In(stream.Signature(item_layout)),
+            "o": Out(stream.Signature(item_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b, o = self.a, self.b, self.o
+
+        spare = Signal(self.item_layout)                # second queue slot, behind o.payload
+        spare_valid = Signal()
+        emitted = Signal.like(a.p.k)                    # items of this row emitted so far
+        draining = Signal()                             # the row's k are out: drop the inputs' leftovers
+        a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
+
+        pick_a = rank(a.p) >= rank(b.p)
+        emit = ~draining & a.valid & b.valid & ~spare_valid
+        m.d.comb += [
+            a.ready.eq(Mux(draining, ~a_done, emit & pick_a)),
+            b.ready.eq(Mux(draining, ~b_done, emit & ~pick_a)),
+        ]
+        item = Signal(self.item_layout)
+        m.d.comb += item.eq(Mux(pick_a, a.p, b.p))
+        out_last = emitted + 1 >= item.k
+        m.d.comb += item.last.eq(out_last)              # overrides the input's flag
+
+        a_done_now = a_done | (a.valid & a.ready & a.p.last)
+        b_done_now = b_done | (b.valid & b.ready & b.p.last)
+        with m.If(draining & a_done_now & b_done_now):
+            m.d.sync += [draining.eq(0), a_done.eq(0), b_done.eq(0)]
+        with m.Else():
+            m.d.sync += [a_done.eq(a_done_now), b_done.eq(b_done_now)]
+            with m.If(emit):
+                m.d.sync += emitted.eq(Mux(out_last, 0, emitted + 1))
+                with m.If(out_last):
+                    m.d.sync += draining.eq(1)
+
+        # The queue: o.payload is the head, `spare` holds one more while the consumer stalls.
+        with m.If(~o.valid | o.ready):
+            with m.If(spare_valid):
+                m.d.sync += [o.p.eq(spare), spare_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [o.p.eq(item), o.valid.eq(emit)]
+        with m.Elif(emit):
+            m.d.sync += [spare.eq(item), spare_valid.eq(1)]
+        return m
