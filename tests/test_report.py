@@ -43,10 +43,11 @@ def test_stat_without_cells_is_an_error():
         yosys.resources_from_stat("ERROR: nothing here\n")
 
 
-def test_ltp_levels():
-    assert yosys.parse_ltp_levels((DATA / "yosys_ltp_chain4.txt").read_text()) == 5
+def test_ltp_critical_path():
+    path = yosys.parse_ltp((DATA / "yosys_ltp_chain4.txt").read_text())
+    assert path == yosys.CriticalPath(5, "k3[0]", "o_key[14]")
     with pytest.raises(yosys.SynthError, match="Longest topological path"):
-        yosys.parse_ltp_levels("Detected loop at $abc$1\n")
+        yosys.parse_ltp("Detected loop at $abc$1\n")
 
 
 def test_fmax_estimate():

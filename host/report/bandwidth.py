@@ -36,9 +36,9 @@ DDR_EFFICIENCY = 0.75  # UG585 §22.3.2: the PS DDR controller was designed for 
 BOARDS = {
     "PYNQ-Z2": Board(
         "PYNQ-Z2", "xc7", "xc7z020clg400-1", clock_cap_mhz=150.0, hp_bits=64, hp_mhz=150.0,
-        ddr_mb_s=16 / 8 * 1066 * DDR_EFFICIENCY,
+        ddr_mb_s=16 / 8 * 1050 * DDR_EFFICIENCY,
         sources="HP port 64-bit, 1,200 MB/s theoretical (UG585 ch. 5); AXI DataMover/DMA AXI4-Stream Fmax "
-                "150 MHz on Artix-7-class -1 fabric (PG022); DDR3 16-bit at 1066 MT/s (PYNQ-Z2 manual)"),
+                "150 MHz on Artix-7-class -1 fabric (PG022); DDR3 16-bit at 1050 MT/s (PYNQ-Z1/Z2 reference manuals)"),
     "ZCU104": Board(
         "ZCU104", "xcup", "xczu7ev-ffvc1156-2", clock_cap_mhz=300.0, hp_bits=128, hp_mhz=333.0,
         ddr_mb_s=64 / 8 * 2400 * DDR_EFFICIENCY,

@@ -2,7 +2,7 @@
 
 Both see the same float32 logits; torch runs log_softmax over the vocabulary, adds the beam scores and takes
 the top-k over the flattened (beam, token) scores, which is the step Hugging Face's beam search performs.
-The median of `repeats` runs after one warm-up is reported, in microseconds.
+Both run on one thread. The median of `repeats` runs after one warm-up is reported, in microseconds.
 """
 from __future__ import annotations
 
@@ -55,7 +55,13 @@ def time_torch(beams: int, vocab: int, k: int, repeats: int) -> float | str:
             scores = torch.log_softmax(x, dim=-1) + s[:, None]
             return torch.topk(scores.view(-1), k)
 
-    return _median_us(step, repeats)
+    # One thread, like NumPy: on a busy 2-core machine torch's second thread waits on the scheduler (~30 ms).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _median_us(step, repeats)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def cpu_times(beams: int, vocabs: list[int], k: int, repeats: int) -> dict[str, dict[int, float | str]]:

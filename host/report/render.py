@@ -52,6 +52,11 @@ def _missing_row(res: dict, width: int, lead: list) -> list:
     return lead + [f"n/a: {reason[:160]}"] + [""] * (width - len(lead) - 1)
 
 
+def _path(res: dict) -> str:
+    start, end = res.get("path", ("?", "?"))
+    return f"`{start[:60]}` → `{end[:60]}`"
+
+
 def _fmax(levels: int, family: str) -> int:
     return round(yosys.TIMING[family].fmax_mhz(levels))
 
@@ -109,7 +114,7 @@ def projections(data: ReportData, cfg: CoreConfig, vocab: int) -> list[bandwidth
 
 def chain_table(data: ReportData) -> str:
     header = ["K", "LUT xc7", "LUTRAM", "FF", "CARRY4", "LUT xcup", "FF xcup", "LUT levels", "Fmax xc7 est.",
-              "Fmax xcup est.", "Yosys s"]
+              "Fmax xcup est.", "Yosys s", "critical path"]
     rows = []
     for cfg, res in data.chain:
         if not _ok(res):
@@ -118,16 +123,16 @@ def chain_table(data: ReportData) -> str:
         a, u, lv = res["resources"]["xc7"], res["resources"]["xcup"], res["levels"]
         rows.append([cfg.k_max, a["lut"], a["lutram"], a["ff"], a["carry"], u["lut"], u["ff"], lv,
                      f"{_fmax(lv, 'xc7')} MHz", f"{_fmax(lv, 'xcup')} MHz",
-                     "cached" if res.get("cached") else res.get("seconds", "")])
+                     "cached" if res.get("cached") else res.get("seconds", ""), _path(res)])
     rows.append([f"Vitis topKSort K={TOPKSORT['k']} (ref.)", TOPKSORT["lut"], "", TOPKSORT["ff"], "", "", "", "",
-                 "", f"{TOPKSORT['mhz']} MHz (Vivado)", ""])
-    rows.append(["target K=64", f"< {CHAIN_LUT_TARGET:,}", "", "", "", "", "", f"<= {LEVELS_TARGET}", "", "", ""])
+                 "", f"{TOPKSORT['mhz']} MHz (Vivado)", "", ""])
+    rows.append(["target K=64", f"< {CHAIN_LUT_TARGET:,}", "", "", "", "", "", f"<= {LEVELS_TARGET}", "", "", "", ""])
     return _table(header, rows)
 
 
 def top_table(data: ReportData) -> str:
     header = ["P", "K_MAX", "format", "LUT xc7", "LUTRAM", "FF", "CARRY4", "BRAM36", "DSP", "LUT xcup", "FF xcup",
-              "BRAM36 xcup", "DSP xcup", "LUT levels", "Fmax xc7 est.", "Fmax xcup est.", "Yosys s"]
+              "BRAM36 xcup", "DSP xcup", "LUT levels", "Fmax xc7 est.", "Fmax xcup est.", "Yosys s", "critical path"]
     rows = []
     for cfg, res in data.top:
         lead = [cfg.lanes, cfg.k_max, cfg.fmt]
@@ -137,7 +142,7 @@ def top_table(data: ReportData) -> str:
         a, u, lv = res["resources"]["xc7"], res["resources"]["xcup"], res["levels"]
         rows.append(lead + [a["lut"], a["lutram"], a["ff"], a["carry"], a["bram36"], a["dsp"], u["lut"], u["ff"],
                             u["bram36"], u["dsp"], lv, f"{_fmax(lv, 'xc7')} MHz", f"{_fmax(lv, 'xcup')} MHz",
-                            "cached" if res.get("cached") else res.get("seconds", "")])
+                            "cached" if res.get("cached") else res.get("seconds", ""), _path(res)])
     return _table(header, rows)
 
 

@@ -133,12 +133,13 @@ def synth_point(kind: str, cfg_dict: dict) -> dict:
             v = Path(tmp) / f"{kind}.v"
             top = write_design(kind, cfg, v)
             res = {fam: yosys.synth_resources(v, top, fam).to_dict() for fam in yosys.FAMILIES}
-            levels = yosys.logic_depth(v, top)
+            path = yosys.critical_path(v, top)
     except SourceMissing as exc:
         return {"status": "missing", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - any failure of someone else's gateware is a row in the table
         return {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
-    return {"status": "ok", "resources": res, "levels": levels, "seconds": round(time.perf_counter() - t0, 1)}
+    return {"status": "ok", "resources": res, "levels": path.levels, "path": [path.start, path.end],
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def cycles_point(cfg_dict: dict, beams: int, vocabs: list[int], k: int) -> dict:

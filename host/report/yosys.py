@@ -94,12 +94,21 @@ def resources_from_stat(stat_text: str) -> Resources:
     )
 
 
-def parse_ltp_levels(ltp_text: str) -> int:
-    """LUT levels of the longest path from `ltp -noff` on a `abc -lut 6` netlist (nodes 1..N are LUTs)."""
-    m = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", ltp_text)
-    if not m:
+@dataclass(frozen=True)
+class CriticalPath:
+    levels: int   # LUTs on the longest register-to-register (or port) path
+    start: str    # the signal it starts from
+    end: str      # the flip-flop (or output) it ends at
+
+
+def parse_ltp(ltp_text: str) -> CriticalPath:
+    """The longest path from `ltp -noff` on a `abc -lut 6` netlist (nodes 1..N are LUTs, node 0 its source)."""
+    found = re.split(r"Longest topological path in \S+ \(length=(\d+)\):", ltp_text)
+    if len(found) < 3:
         raise SynthError("no 'Longest topological path' in the Yosys ltp output (a combinational loop?)")
-    return int(m[-1])
+    nodes = re.findall(r"^\s+(\d+|ff):\s+(.*?)(?:\s+\(via .*\))?\s*$", found[-1], flags=re.M)
+    names = [name.lstrip("\\").replace(" [", "[") for _, name in nodes]
+    return CriticalPath(int(found[-2]), names[0] if names else "?", names[-1] if names else "?")
 
 
 def _run(script: str, workdir: Path) -> None:
@@ -127,12 +136,12 @@ def synth_resources(verilog: Path, top: str, family: str) -> Resources:
         return resources_from_stat((Path(tmp) / "stat.txt").read_text())
 
 
-def logic_depth(verilog: Path, top: str) -> int:
-    """LUT levels of the critical path on a generic 6-LUT mapping."""
+def critical_path(verilog: Path, top: str) -> CriticalPath:
+    """The critical path, in LUT levels, of a generic 6-LUT mapping."""
     with tempfile.TemporaryDirectory(prefix="bs_yosys_") as tmp:
         _run(f"read_verilog {Path(verilog).resolve()}; synth -flatten -top {top}; abc -lut 6; "
              f"tee -q -o ltp.txt ltp -noff", Path(tmp))
-        return parse_ltp_levels((Path(tmp) / "ltp.txt").read_text())
+        return parse_ltp((Path(tmp) / "ltp.txt").read_text())
 
 
 @dataclass(frozen=True)
