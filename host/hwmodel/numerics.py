@@ -199,7 +199,7 @@ def normalise(keys, beam_score_fix, lse_fix, neg_inf, cfg) -> np.ndarray:
 
     def per_row(name, value, dtype):
         a = np.asarray(value, dtype=dtype)
-        if a.ndim not in (0, k.ndim - 1):
+        if a.shape not in ((), k.shape[:-1]):
             raise ValueError(f"{name} must have one value per row (shape {k.shape[:-1]}), got shape {a.shape}")
         return a[..., None]
 
