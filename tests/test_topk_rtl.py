@@ -41,3 +41,19 @@ def _run_beam(lanes, k_max, rows, ready_rate=0.7, tag_bits=7, seed=1):
 @pytest.mark.parametrize("lanes,k_max", [(1, 1), (1, 8), (4, 1), (4, 8), (3, 5)])
 def test_beam_topk(lanes, k_max):
     _run_beam(lanes, k_max, rows=80)
+
+
+def _run_global(k_max, beams_max, steps, ready_rate=0.7, seed=1):
+    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.global_topk import GlobalTopK
+    from beamstream.sim.runner import run
+
+    cfg = CoreConfig(k_max=k_max, beams_max=beams_max)
+    env = dict(cfg=cfg.to_dict(), steps=steps, seed=seed, ready_rate=ready_rate)
+    run(lambda: GlobalTopK(cfg), "global_topk", cfg.slug(), "beamstream.sim.tb_global_topk",
+        extra_env={"BEAMSTREAM_GLOBAL_TOPK": json.dumps(env)})
+
+
+@pytest.mark.parametrize("k_max,beams_max", [(1, 1), (8, 4), (16, 8)])
+def test_global_topk(k_max, beams_max):
+    _run_global(k_max, beams_max, steps=80)
