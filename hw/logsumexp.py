@@ -60,10 +60,10 @@ class OnlineLogSumExp(wiring.Component):
         self._lat_beat = sum_latency([(dummy, 1)] * P, self._beat_width)
         self._lat_combine = sum_latency([(dummy, 1)] * w.acc_ways, w.acc_bits)
         self._lat_ln = sum_latency(self._ln_terms(dummy, dummy, dummy, Signal(self._ln_lo)), self._ln_width)
-        # input reg | u | c, r | tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
-        self._lat_lanes = 1 + self._lat_u + 1 + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
-        # loop (shift | chunk sums; pick writes acc) | snapshot | align shift | combine | msb | normalise | tables | ln
-        self.latency = self._lat_lanes + 5 + self._lat_combine + 3 + self._lat_ln
+        # u | c, r, tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
+        self._lat_lanes = self._lat_u + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
+        # loop (shift | chunk sums, pick writes acc) | read and align | combine | msb | normalise | tables | ln
+        self.latency = self._lat_lanes + 4 + self._lat_combine + 3 + self._lat_ln
 
     # Widths and terms of the pipelined sums.
     @property
@@ -113,49 +113,33 @@ class OnlineLogSumExp(wiring.Component):
         cfg, w = self.cfg, self.widths
         P, G, K = cfg.lanes, w.u_frac, w.acc_ways
         exp_t = signed(w.exp_int_bits)
-        diff_t = signed(w.exp_int_bits + 1)
-
-        # Input register.
-        valid = registered(m, self.valid, "in_valid")
-        first = registered(m, self.first, "in_first")
-        last = registered(m, self.last, "in_last")
-        keys = [registered(m, self.keys[i], f"in_key{i}") for i in range(P)]
-        live = [registered(m, self.mask[i] & (self.keys[i] != cfg.key_neg_inf), f"in_live{i}") for i in range(P)]
-        stage = 1
+        # Stage numbers count registers from the input ports (stage 0).
 
         # u = key * log2(e) with G fraction bits (floor).
         u = []
         for i in range(P):
-            prod, lat = pipelined_sum(m, self._u_terms(keys[i]), self._u_width, f"u_prod{i}")
+            prod, lat = pipelined_sum(m, self._u_terms(self.keys[i]), self._u_width, f"u_prod{i}")
             assert lat == self._lat_u
             u.append(prod[w.u_shift:w.u_shift + w.u_bits].as_signed())
-        stage += self._lat_u
-        live = [delayed(m, v, self._lat_u, f"live{i}_u") for i, v in enumerate(live)]
+        live = [delayed(m, self.mask[i] & (self.keys[i] != cfg.key_neg_inf), self._lat_u, f"live{i}_u")
+                for i in range(P)]
 
-        # c = ceil(u), r = c - u in [0, 1).
-        c, r = [], []
-        for i in range(P):
-            ci, ri = Signal(exp_t, name=f"c{i}"), Signal(G, name=f"r{i}")
-            frac = u[i][:G]
-            m.d.sync += [ci.eq(u[i][G:].as_signed() + (frac != 0)), ri.eq(-frac)]
-            c.append(ci)
-            r.append(ri)
-        live = [registered(m, v, f"live{i}_c") for i, v in enumerate(live)]
-        stage += 1
-
-        # Tables for 2^-r, and each lane's candidate for the beat maximum (sentinel when not live).
+        # c = ceil(u), r = c - u in [0, 1); table entries for 2^-r; each lane's bid for the beat maximum.
         base_t, drop_t = exp2_table(w)
-        base, drop, lo, cand = [], [], [], []
+        c, base, drop, lo, bid = [], [], [], [], []
         for i in range(P):
-            idx = r[i][self._exp_lo:]
+            frac = u[i][:G]
+            c_i = u[i][G:].as_signed() + (frac != 0)
+            r_i = Signal(G, name=f"r{i}")
+            m.d.comb += r_i.eq(-frac)
+            idx = r_i[self._exp_lo:]
+            c.append(registered(m, c_i, f"c{i}"))
             base.append(registered(m, _rom(base_t, idx, f"exp_base{i}"), f"exp_base{i}"))
             drop.append(registered(m, _rom(drop_t, idx, f"exp_drop{i}"), f"exp_drop{i}"))
-            lo.append(registered(m, r[i][:self._exp_lo], f"exp_lo{i}"))
-            cand.append(registered(m, Mux(live[i], c[i], self.sentinel), f"cand{i}"))
-        c = [registered(m, v, f"c{i}_t") for i, v in enumerate(c)]
+            lo.append(registered(m, r_i[:self._exp_lo], f"exp_lo{i}"))
+            bid.append(registered(m, Mux(live[i], c_i, self.sentinel), f"bid{i}"))
         live = [registered(m, v, f"live{i}_t") for i, v in enumerate(live)]
-        stage += 1
-        t_tables = stage
+        t_tables = self._lat_u + 1
 
         # m = 2^-r by interpolation (exp_frac fraction bits).
         mant = []
@@ -166,7 +150,7 @@ class OnlineLogSumExp(wiring.Component):
             mant.append(total[self._exp_lo:self._exp_lo + w.exp_frac + 1])
 
         # In parallel: beat maximum (one tree level per stage), running maximum E, lane shifts E - c.
-        level = cand
+        level = bid
         while len(level) > 1:
             nxt = []
             for j in range(0, len(level), 2):
@@ -175,36 +159,36 @@ class OnlineLogSumExp(wiring.Component):
                 nxt.append(registered(m, best, f"beat_max_l{len(level)}_{j}"))
             level = nxt
         e_beat = level[0]
-        side_lat = t_tables - 1 + self._lat_tree   # valid/first/last are aligned to e_beat
-        b_valid = delayed(m, valid, side_lat, "b_valid")
-        b_first = delayed(m, first, side_lat, "b_first")
-        b_last = delayed(m, last, side_lat, "b_last")
+        t_beat = t_tables + self._lat_tree
+        b_valid = delayed(m, self.valid, t_beat, "b_valid")
+        b_first = delayed(m, self.first, t_beat, "b_first")
+        b_last = delayed(m, self.last, t_beat, "b_last")
 
-        run_max = Signal(exp_t, name="run_max")        # E of the previous beat (state, updated per beat)
-        e_now = Mux(b_first, e_beat, Mux(e_beat > run_max, e_beat, run_max))
-        with m.If(b_valid):
-            m.d.sync += run_max.eq(e_now)
-        # Beat bookkeeping for the accumulators: way = beat index mod K, beats seen (saturating at K), E per way.
+        # Loop state, updated per valid beat: E so far, the beat's way (index mod K), beats seen (saturating at
+        # K), and the E each way last saw.
+        run_max = Signal(exp_t, name="run_max")
         way_run = Signal(range(K), name="way_run")
         seen_run = Signal(range(K + 1), name="seen_run")
         e_way = Array(Signal(exp_t, name=f"e_way{p}") for p in range(K))
+        e_now = Mux(b_first, e_beat, Mux(e_beat > run_max, e_beat, run_max))
         way_now = Mux(b_first, 0, Mux(way_run == K - 1, 0, way_run + 1))
         seen_now = Mux(b_first, 1, Mux(seen_run == K, K, seen_run + 1))
         with m.If(b_valid):
-            m.d.sync += [way_run.eq(way_now), seen_run.eq(seen_now), e_way[way_now].eq(e_now)]
+            m.d.sync += [run_max.eq(e_now), way_run.eq(way_now), seen_run.eq(seen_now), e_way[way_now].eq(e_now)]
         e_b = registered(m, e_now, "e_b")
-        rise = registered(m, e_now - e_way[way_now], "rise")    # E_b - E_{b-K}, valid unless fresh
+        rise = registered(m, e_now - e_way[way_now], "rise")     # E_b - E_{b-K}; unused when fresh
         way = registered(m, way_now, "way")
-        seen = registered(m, seen_now, "seen")
         fresh = registered(m, b_first | (seen_run < K), "fresh")   # first beat of its way in this row
-        a_valid = registered(m, b_valid, "a_valid")
-        a_last = registered(m, b_last, "a_last")
-        t_e = t_tables + self._lat_tree + 1    # e_b etc. are valid at this stage
+        seen = registered(m, seen_now, "seen")
+        e_valid = registered(m, b_valid, "e_valid")
+        e_last = registered(m, b_last, "e_last")
+        t_e = t_beat + 1
 
-        lane_diff = []
-        for i in range(P):
-            c_e = delayed(m, c[i], t_e - t_tables, f"c{i}_e")
-            lane_diff.append(registered(m, e_b - c_e, f"lane_diff{i}"))
+        # Per lane E - c; per way, for a row's last beat, the rise from that way's last E to the row's E.
+        lane_diff = [registered(m, e_b - delayed(m, c[i], t_e - t_tables, f"c{i}_e"), f"lane_diff{i}")
+                     for i in range(P)]
+        way_rise = [registered(m, e_b - e_way[p], f"way_rise{p}") for p in range(K)]
+        way_touched = [registered(m, seen > p, f"way_touched{p}") for p in range(K)]
         t_diff = t_e + 1
         t_shift_in = t_tables + max(self._lat_interp, t_diff - t_tables)
 
@@ -225,43 +209,36 @@ class OnlineLogSumExp(wiring.Component):
 
         def at_x(value, name):
             return delayed(m, value, t_x - t_e, name)
-        x_valid, x_last, x_way = at_x(a_valid, "x_valid"), at_x(a_last, "x_last"), at_x(way, "x_way")
-        x_fresh, x_rise, x_e, x_seen = at_x(fresh, "x_fresh"), at_x(rise, "x_rise"), at_x(e_b, "x_e"), at_x(seen, "x_seen")
+        x_valid, x_last, x_way = at_x(e_valid, "x_valid"), at_x(e_last, "x_last"), at_x(way, "x_way")
+        x_fresh, x_rise, x_e = at_x(fresh, "x_fresh"), at_x(rise, "x_rise"), at_x(e_b, "x_e")
 
-        # The accumulate loop: read d[way] | shift | chunk sums | pick and write d[way].
+        # The accumulate loop: read acc[way] and shift | chunk sums | pick, write acc[way].
         acc = Array(Signal(w.acc_bits, name=f"acc{p}") for p in range(K))
-        acc_e = Array(Signal(exp_t, name=f"acc_e{p}") for p in range(K))
         keep = ~x_fresh & (x_rise < w.acc_bits)
         shifted = registered(m, Mux(keep, acc[x_way] >> x_rise[:(w.acc_bits - 1).bit_length()], 0), "acc_shifted")
         beat_in = registered(m, beat_sum, "acc_beat")
         new_acc, lat = pipelined_sum(m, [(shifted, 1), (beat_in, 1)], w.acc_bits + 1, "acc_new",
                                      registered_output=False)
-        assert lat == 1 and w.acc_bits + 1 > 12
-        l_valid = delayed(m, x_valid, 2, "l_valid")
-        l_way = delayed(m, x_way, 2, "l_way")
-        l_e = delayed(m, x_e, 2, "l_e")
+        assert lat == 1 and w.acc_bits + 1 > 12, "the loop is 3 stages only with a two-stage adder"
+        l_valid, l_way = delayed(m, x_valid, 2, "l_valid"), delayed(m, x_way, 2, "l_way")
         with m.If(l_valid):
-            m.d.sync += [acc[l_way].eq(new_acc), acc_e[l_way].eq(l_e)]
+            m.d.sync += acc[l_way].eq(new_acc)
 
-        # Row end: the cycle after the last beat's write, snapshot the accumulators (the next row's first write
-        # lands at the end of this cycle at the earliest).
+        # Row end: the cycle after the last beat's write, read the accumulators aligned to the row's E (the next
+        # row's first write lands at the end of this cycle at the earliest).
+        t_read = t_x + 3
         snap = delayed(m, x_valid & x_last, 3, "snap")
         snap_e = delayed(m, x_e, 3, "snap_e")
-        snap_seen = delayed(m, x_seen, 3, "snap_seen")
-        f_d = [registered(m, acc[p], f"fin_d{p}") for p in range(K)]
-        f_shift = [registered(m, snap_e - acc_e[p], f"fin_shift{p}") for p in range(K)]
-        f_touched = [registered(m, snap_seen > p, f"fin_touched{p}") for p in range(K)]
-        f_valid, f_e = registered(m, snap, "fin_valid"), registered(m, snap_e, "fin_e")
-
         aligned = []
         for p in range(K):
-            keep_p = f_touched[p] & (f_shift[p] < w.acc_bits)
-            aligned.append((registered(m, Mux(keep_p, f_d[p] >> f_shift[p][:(w.acc_bits - 1).bit_length()], 0),
+            rise_p = delayed(m, way_rise[p], t_read - t_diff, f"way_rise{p}_r")
+            keep_p = delayed(m, way_touched[p], t_read - t_diff, f"way_touched{p}_r") & (rise_p < w.acc_bits)
+            aligned.append((registered(m, Mux(keep_p, acc[p] >> rise_p[:(w.acc_bits - 1).bit_length()], 0),
                                        f"aligned{p}"), 1))
         total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total")
         assert lat == self._lat_combine
-        g_valid = delayed(m, f_valid, 1 + lat, "g_valid")
-        g_e = delayed(m, f_e, 1 + lat, "g_e")
+        g_valid = delayed(m, snap, 1 + lat, "g_valid")
+        g_e = delayed(m, snap_e, 1 + lat, "g_e")
         total = total.as_unsigned()
 
         # Normalise: msb position n, then mantissa bits below it.
@@ -288,9 +265,8 @@ class OnlineLogSumExp(wiring.Component):
         t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), registered(m, neg_inf, "ln_neg_inf_t")
         ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum")
         assert lat == self._lat_ln
-        shift = self._ln_drop + self._ln_lo
         m.d.comb += [
-            self.o_lse.eq(ln_sum >> shift),
+            self.o_lse.eq(ln_sum >> (self._ln_drop + self._ln_lo)),
             self.o_valid.eq(delayed(m, t_valid, lat, "o_valid")),
             self.o_neg_inf.eq(delayed(m, t_neg_inf, lat, "o_neg_inf")),
         ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
 CHUNK = 12          # carry-propagate chunk: a 12-bit add with carry-in is about 5 LUT6 levels
-CSA_PER_STAGE = 2   # 3:2 compressor levels between registers
+CSA_PER_STAGE = 3   # 3:2 compressor levels (about one LUT6 level each) between registers; up to 2 levels
+                    # left over ride in front of the first carry-propagate stage
 
 
 def delayed(m, value, cycles: int, name: str):
@@ -39,7 +40,7 @@ def sum_latency(terms, width: int, *, registered_output: bool = True) -> int:
     while n > 2:
         n = 2 * (n // 3) + n % 3
         level += 1
-        if level % CSA_PER_STAGE == 0 or n <= 2:
+        if level % CSA_PER_STAGE == 0:
             latency += 1
     two_stage = n == 2 and width > CHUNK
     return latency + (2 if two_stage else 1) - (0 if registered_output else 1)
@@ -82,7 +83,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
         nxt.extend(vectors[len(vectors) - len(vectors) % 3:] if len(vectors) % 3 else [])
         vectors = nxt
         level += 1
-        if level % CSA_PER_STAGE == 0 or len(vectors) <= 2:
+        if level % CSA_PER_STAGE == 0:
             vectors = [registered(m, v, f"{name}_csa{level}_{j}") for j, v in enumerate(vectors)]
             latency += 1
 
