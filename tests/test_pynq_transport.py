@@ -114,3 +114,20 @@ def test_auto_picks_numpy_here_and_says_why(capsys):
     assert isinstance(backend, NumpyBackend)
     out = capsys.readouterr().out.strip().splitlines()
     assert out == ["beamstream: backend numpy (PYNQ is not installed, so no board is reachable)"]
+
+
+def test_the_board_notebook_is_valid_nbformat_4_with_code_that_parses():
+    import ast
+    import json
+    from pathlib import Path
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "beamstream_on_pynq.ipynb").read_text())
+    assert nb["nbformat"] == 4 and nb["metadata"]["kernelspec"]["language"] == "python"
+    code = []
+    for cell in nb["cells"]:
+        assert cell["cell_type"] in ("markdown", "code") and isinstance(cell["metadata"], dict)
+        assert all(isinstance(line, str) for line in cell["source"])
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+            code.append("".join(cell["source"]))
+    ast.parse("\n".join(code))
+    assert "PynqBackend()" in code[0] and "load_pretrained()" in code[1]
