@@ -216,3 +216,10 @@ def test_vocab_argument():
     for bad in ("", "a,b", "0,5"):
         with pytest.raises(ValueError):
             report_command._int_list(bad)
+
+
+def test_simulated_rows_are_long_enough_for_the_formula():
+    for cfg in (CoreConfig(lanes=1, k_max=4), CoreConfig(lanes=8, k_max=64, fmt="bf16")):
+        points = cycles.sample_points(cfg, 4, [32000, 151936])
+        assert {b for b, _ in points} == {1, 4}
+        assert all(cfg.beats_per_row(v) - 1 >= 256 for _, v in points)

@@ -92,12 +92,9 @@ def step_cycles(data: ReportData, cfg: CoreConfig, beams: int, vocab: int) -> tu
     return None, "n/a"
 
 
-def latency_configs(data: ReportData) -> list[CoreConfig]:
-    """The default build, and the widest input the sweep has (most lanes, narrowest format) when different."""
-    widest = max((c for c, _ in data.top), key=lambda c: (c.beat_bits // c.lane_width, -c.lane_width, -c.k_max),
-                 default=DEFAULT_CFG)
-    widest = CoreConfig(lanes=widest.lanes, k_max=DEFAULT_CFG.k_max, fmt=widest.fmt)
-    return [DEFAULT_CFG] + ([widest] if widest != DEFAULT_CFG else [])
+# Builds whose latency is projected: the default, and the widest input (8 bf16 lanes: 128-bit beats, like the
+# default's, carrying twice the logits).
+LATENCY_CONFIGS = (DEFAULT_CFG, CoreConfig(lanes=8, k_max=DEFAULT_CFG.k_max, fmt="bf16"))
 
 
 def projections(data: ReportData, cfg: CoreConfig, vocab: int) -> list[bandwidth.Projection] | None:
@@ -167,7 +164,7 @@ def cycles_table(data: ReportData) -> str:
 def latency_table(data: ReportData) -> str:
     header = ["build", "V", "board", "clock", "compute µs", "transfer µs", "step µs", "bound", "input limited by"]
     rows = []
-    for cfg in latency_configs(data):
+    for cfg in LATENCY_CONFIGS:
         levels, basis = top_levels(data, cfg)
         for v in data.plan.vocabs:
             projs = projections(data, cfg, v)
@@ -272,7 +269,7 @@ def plot_latency(data: ReportData, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     lines = []  # (config, board, points)
-    for cfg in latency_configs(data):
+    for cfg in LATENCY_CONFIGS:
         grid = sorted({v for v in (*VOCAB_GRID, *data.plan.vocabs) if v <= cfg.vocab_max})
         per_board = {b: [] for b in bandwidth.BOARDS}
         for v in grid:
@@ -283,7 +280,7 @@ def plot_latency(data: ReportData, path: Path) -> bool:
         return False
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
     colors = dict(zip(bandwidth.BOARDS, ["tab:blue", "tab:orange", "tab:green"]))
-    styles = dict(zip(latency_configs(data), ["-", "--"]))
+    styles = dict(zip(LATENCY_CONFIGS, ["-", "--"]))
     for cfg, b, pts in lines:
         ax.plot(*zip(*pts), styles[cfg], color=colors[b], label=f"{b}, P={cfg.lanes} {cfg.fmt}")
     for (name, times), color in zip(data.cpu.items(), ["black", "tab:red"]):
