@@ -65,10 +65,9 @@ def test_buffers_are_allocated_once_per_shape_and_registers_are_not_touched_per_
 def test_steps_longer_than_the_dma_length_register_allows_are_refused(device):
     backend, stand_in = pynq_backend(device, length_width=14)
     rng = np.random.default_rng(23)
-    small = random_step(rng, 1, 1000)              # 251 beats of 16 bytes: fits in 16383 bytes
-    backend.step(*small, 2)
+    backend.step(*random_step(rng, 2, 1000), 2)    # 2 x 251 beats of 16 bytes = 8032 bytes: fits in 16383
     with pytest.raises(ValueError, match=r"buffer length register is 14 bits wide.*at most 16383 bytes"):
-        backend.step(*random_step(rng, 2, 1000), 2)
+        backend.step(*random_step(rng, 8, 1000), 2)  # 32128 bytes
     assert stand_in.allocations == 2               # refused before a buffer was made for it
 
 

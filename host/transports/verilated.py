@@ -21,11 +21,16 @@ from beamstream.hw.config import CoreConfig
 from beamstream.sim import runner
 
 TOP = "beamstream_top"
+DEVICE_TOP = "beamstream_device"   # beamstream_top behind a registered reset (sim/device/device_top.v)
 HARNESS = runner.SIM_DIR / "device" / "harness.cpp"
+SHELL = runner.SIM_DIR / "device" / "device_top.v"
 LIBRARY = "libbeamstream_device.so"
 # No tracing and no assertions: this build is for speed; waveforms come from the cocotb path.
 VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
-                  "-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "1"]
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style", "-j", "1",
+                  # The wheel's verilated.mk leaves GCC's read-a-precompiled-header option empty, which breaks
+                  # the compile once a design is big enough to be split into several files.
+                  "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
 CXXFLAGS = "-fPIC -O2"
 BUILD_TIMEOUT_S = 1800
 
@@ -38,7 +43,8 @@ class StepReport(NamedTuple):
 
 
 def _build_key(config: CoreConfig, verilog: Path | None) -> str:
-    extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), " ".join(VERILATOR_ARGS), CXXFLAGS]
+    extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), SHELL.read_text(), " ".join(VERILATOR_ARGS),
+             CXXFLAGS]
     if verilog is not None:
         extra.append(hashlib.sha256(Path(verilog).read_bytes()).hexdigest())
     return runner.sources_digest(*extra)
@@ -80,9 +86,9 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
     else:
         shutil.copyfile(verilog, source)
     beat_bytes = config.beat_bits // 8
-    cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", TOP, "--Mdir", str(work / "obj"),
-           "-CFLAGS", f"{CXXFLAGS} -DBS_BEAT_BYTES={beat_bytes}", "-LDFLAGS", "-shared",
-           "-o", str(work / LIBRARY), str(source), str(HARNESS)]
+    cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", DEVICE_TOP, f"-GBEAT_BITS={config.beat_bits}",
+           "--Mdir", str(work / "obj"), "-CFLAGS", f"{CXXFLAGS} -DBS_BEAT_BYTES={beat_bytes}", "-LDFLAGS", "-shared",
+           "-o", str(work / LIBRARY), str(source), str(SHELL), str(HARNESS)]
     try:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     except FileNotFoundError as exc:

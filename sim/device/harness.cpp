@@ -1,10 +1,11 @@
-// The Verilated beamstream_top as a device: AXI-Lite register access and one DMA-shaped call per step.
+// The Verilated beamstream_top (inside beamstream_device, device_top.v) as a device: AXI-Lite register access
+// and one DMA-shaped call per step.
 //
 // The whole clock loop runs here, so Python pays one ctypes call per step, never one per cycle. Built into a
 // shared library by beamstream.transports.verilated with BS_BEAT_BYTES = s_axis beat width in bytes.
 // Each cycle: drive inputs, evaluate with clk low (combinational outputs settle, handshakes are sampled),
 // then raise clk (registers update). Two evals per cycle.
-#include "Vbeamstream_top.h"
+#include "Vbeamstream_device.h"
 #include "verilated.h"
 
 #include <cstdint>
@@ -21,7 +22,7 @@ constexpr int kResetCycles = 8;
 
 struct Device {
     VerilatedContext context;
-    Vbeamstream_top top{&context, "beamstream_top"};
+    Vbeamstream_device top{&context, "beamstream_device"};
     uint64_t cycles = 0;  // clock edges since the device was opened
 };
 
@@ -58,7 +59,7 @@ inline void clock_high(Device& d) {
     d.cycles++;
 }
 
-void idle_inputs(Vbeamstream_top& t) {
+void idle_inputs(Vbeamstream_device& t) {
     t.s_axis_tvalid = 0;
     t.s_axis_tlast = 0;
     t.m_axis_tready = 0;
@@ -81,12 +82,14 @@ int bs_beat_bytes() { return BS_BEAT_BYTES; }
 
 void bs_reset(Device* d) {
     idle_inputs(d->top);
-    d->top.rst = 1;
+    d->top.rst_in = 1;
     for (int i = 0; i < kResetCycles; i++) {
         clock_low(*d);
         clock_high(*d);
     }
-    d->top.rst = 0;
+    d->top.rst_in = 0;
+    clock_low(*d);
+    clock_high(*d);  // the registered reset drops one cycle later
     clock_low(*d);
 }
 
