@@ -50,13 +50,13 @@ def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, int]:
 
 def cocotb_rate(cfg: CoreConfig) -> float:
     """logits/s of the same step on the cocotb path (one run: it is slow)."""
-    from beamstream.hw.top import BeamstreamTop
+    from beamstream.hw.top import TOP_NAME, BeamstreamTop
     from beamstream.sim import runner
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rate.json"
         job = {"config": cfg.to_dict(), "vocab": VOCAB, "beams": BEAMS, "k": K, "seed": SEED}
-        runner.run(lambda: BeamstreamTop(cfg), "beamstream_top", cfg.slug(), "beamstream.sim.tb_rate",
+        runner.run(lambda: BeamstreamTop(cfg), TOP_NAME, cfg.digest(), "beamstream.sim.tb_rate",
                    extra_env={"BEAMSTREAM_RATE": json.dumps(job), "BEAMSTREAM_RATE_OUT": str(out)})
         timing = json.loads(out.read_text())
     return timing["logits"] / timing["seconds"]
