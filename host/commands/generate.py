@@ -1,9 +1,100 @@
-"""`beamstream generate`: not built yet (see the open issue that names it)."""
+"""`beamstream generate "PROMPT"`: decode a prompt with the embedded default model (or --model DIR).
+
+Beam search by default (num_beams=4); --greedy or --sample switch the decoder. The prompt is used as plain text
+(a completion); --chat wraps it in the tokenizer's chat template as a user turn instead. Prints each decoded text
+with its score, then the backend that ran. Loading messages and timings go to stderr.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _early_stopping(text):
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    if value == "never":
+        return "never"
+    raise ValueError(f"--early-stopping must be true, false or never, got {text!r}")
 
 
 def add_arguments(parser):
-    pass
+    from ..backends import backend_names
+
+    parser.add_argument("prompt", help="text to continue")
+    parser.add_argument("--model", metavar="DIR", default=None,
+                        help="local folder of a Hugging Face causal LM (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--backend", default="numpy", metavar="NAME",
+                        help=f"backend that runs each step: {', '.join(backend_names())} (default numpy)")
+    parser.add_argument("--num-beams", type=int, default=4, help="beams (default 4)")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate at most (default 32)")
+    parser.add_argument("--length-penalty", type=float, default=1.0, help="exponent on the length (default 1.0)")
+    parser.add_argument("--early-stopping", type=_early_stopping, default=False, metavar="{true,false,never}",
+                        help="transformers' early_stopping (default false)")
+    parser.add_argument("--num-return-sequences", type=int, default=1, help="sequences to print (default 1)")
+    parser.add_argument("--chat", action="store_true", help="wrap the prompt in the tokenizer's chat template")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true", help="greedy search instead of beam search")
+    mode.add_argument("--sample", action="store_true", help="top-k / top-p sampling instead of beam search")
+    parser.add_argument("--top-k", type=int, default=50, help="with --sample: keep the k likeliest (0: all; default 50)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="with --sample: nucleus mass (default 1.0)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="with --sample: temperature (default 1.0)")
+    parser.add_argument("--seed", type=int, default=None, help="with --sample: seed for reproducible draws")
 
 
 def run(args):
-    raise RuntimeError("'beamstream generate' is not implemented yet")
+    from .. import beam_search, greedy, sample
+    from ..backends import get_backend
+    from ..models import DEFAULT_NAME, HFCausalLM, load_pretrained
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    if not args.prompt.strip():
+        raise ValueError("the prompt is empty")
+    backend = get_backend(args.backend)          # an unknown name fails here, before the model loads
+    t0 = time.perf_counter()
+    model, tokenizer = load_pretrained(args.model, log=log)
+    log(f"beamstream: model loaded in {time.perf_counter() - t0:.1f} s")
+    if args.chat:
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("--chat: this tokenizer has no chat template")
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": args.prompt}], add_generation_prompt=True,
+                                            tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+    else:
+        ids = tokenizer(args.prompt)["input_ids"]
+    ids = [int(t) for t in ids]
+    lm = HFCausalLM(model)
+
+    t0 = time.perf_counter()
+    if args.greedy:
+        what = "greedy"
+        result = greedy(lm, ids, max_new_tokens=args.max_new_tokens, backend=backend)
+    elif args.sample:
+        what = f"sample (top_k={args.top_k}, top_p={args.top_p}, temperature={args.temperature}, seed={args.seed})"
+        result = sample(lm, ids, max_new_tokens=args.max_new_tokens, top_k=args.top_k, top_p=args.top_p,
+                        temperature=args.temperature, seed=args.seed,
+                        num_return_sequences=args.num_return_sequences, backend=backend)
+    else:
+        what = (f"beam search (num_beams={args.num_beams}, length_penalty={args.length_penalty}, "
+                f"early_stopping={args.early_stopping})")
+        result = beam_search(lm, ids, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
+                             length_penalty=args.length_penalty, early_stopping=args.early_stopping,
+                             num_return_sequences=args.num_return_sequences, backend=backend)
+    elapsed = time.perf_counter() - t0
+
+    name = args.model or DEFAULT_NAME
+    print(f"model: {name}")
+    print(f"decoding: {what}, max_new_tokens={args.max_new_tokens}")
+    for i, (seq, score) in enumerate(zip(result.sequences, result.scores), 1):
+        prompt_text = tokenizer.decode(ids, skip_special_tokens=True)
+        new_text = tokenizer.decode(seq[len(ids):], skip_special_tokens=True)
+        print(f"\n[{i}] score {score:.4f}")
+        print(prompt_text + new_text if not args.chat else new_text)
+    print(f"\nbackend: {result.backend} ({result.steps} steps, {elapsed:.2f} s)")
+    return 0

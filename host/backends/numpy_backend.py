@@ -1,0 +1,162 @@
+"""The `numpy` backend: the float64 reference of one decode step (DESIGN §1), fast enough to decode with.
+
+    score[b, v] = (x[b, v] - lse[b]) + s[b]       lse[b] = m[b] + log(sum_v exp(x[b, v] - m[b])), all float64
+    out         = the k largest score[b, v], best first; equal scores put the smaller flat index b*V + v first
+
+NaN logits count as -inf. A row of all -inf/NaN scores -inf everywhere (it then ranks by index only). A row with
++inf logits puts all its mass on them: those score s[b] - log(count), the rest -inf.
+
+How it stays as fast as torch's log_softmax + topk without a Python loop over V:
+- Each row's V logits are split into G = 64 interleaved groups (group j holds v = j, j + n, j + 2n, ... with
+  n = V // 64, plus one group for the V % 64 tail), and each group's max is one strided `max` over a view.
+- Scores are monotone in the logit within a row, so a group's best score is the score of its max. Let T be the
+  k-th best group score: at least k elements score >= T, hence every element of the true top k (ties included)
+  scores >= T and lies in a group whose best score is >= T. Only those groups' elements (about k * 64) are scored
+  and sorted by (score descending, flat index ascending): the tie rule holds exactly, also at the k boundary.
+- The normaliser needs exp over every logit: one float64 pass into a work array kept per shape.
+Large k (k > 1/4 of the groups) and tiny steps take the plain path: every score, then a stable argsort.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import StepResult, check_step
+
+_G = 64                # logits per group (a power of two keeps the strided views cheap)
+_SMALL = 4096          # at or below B*V, score everything and sort
+_MAX_SHAPES = 8        # work arrays kept for this many (B, V) shapes
+
+
+class _Work:
+    """Arrays reused by every step of one (B, V) shape."""
+
+    def __init__(self, b: int, v: int):
+        self.exp = np.empty((b, v), np.float64)
+        self.nb = v // _G                       # groups of _G strided logits
+        self.vf = self.nb * _G                  # logits covered by them
+        self.tail = v - self.vf                 # the rest, one more group when non-empty
+        self.ng = self.nb + (1 if self.tail else 0)
+        self.gmax = np.empty((b, self.ng), np.float32)
+        self.group_offsets = np.arange(_G, dtype=np.int64) * self.nb
+        self.tail_offsets = np.arange(self.tail, dtype=np.int64) + self.vf
+
+
+class NumpyBackend:
+    """Float64 reference backend. Not thread-safe: use one instance per thread (its work arrays are shared)."""
+
+    name = "numpy"
+    max_k = None
+    formats = ("fp32", "bf16", "fp16")
+
+    def __init__(self):
+        self._work: dict[tuple[int, int], _Work] = {}
+
+    def __repr__(self):
+        return "NumpyBackend()"
+
+    def _work_for(self, b: int, v: int) -> _Work:
+        w = self._work.get((b, v))
+        if w is None:
+            if len(self._work) >= _MAX_SHAPES:
+                self._work.pop(next(iter(self._work)))
+            w = self._work[(b, v)] = _Work(b, v)
+        return w
+
+    # -- the step -------------------------------------------------------------------------------------------------
+    def step(self, logits, beam_scores, k) -> StepResult:
+        x, s, k = check_step(logits, beam_scores, k, max_k=self.max_k)
+        b, v = x.shape
+        s64 = s.astype(np.float64)
+        if b * v <= _SMALL:
+            return self._step_all(x, s64, k)
+        w = self._work_for(b, v)
+        self._group_max(x, w)
+        m = w.gmax.max(axis=1)
+        if np.isnan(m).any():                   # NaN counts as -inf (rare: pay a copy only then)
+            x = np.where(np.isnan(x), np.float32(-np.inf), x)
+            self._group_max(x, w)
+            m = w.gmax.max(axis=1)
+        if 4 * k > b * w.ng:
+            return self._step_all(x, s64, k, m=m, w=w)
+        lse = self._lse(x, m, w.exp)
+        count = _inf_count(x, m)
+        gscore = _score(w.gmax, lse[:, None], s64[:, None], m[:, None], count[:, None])
+        flat = gscore.ravel()
+        n = flat.size
+        threshold = np.partition(flat, n - k)[n - k]
+        sel = np.flatnonzero(flat >= threshold)
+        rows, groups = np.divmod(sel, w.ng)
+        base = rows * v
+        regular = groups < w.nb
+        idx = ((base[regular] + groups[regular])[:, None] + w.group_offsets).ravel()
+        if w.tail and not regular.all():
+            idx = np.concatenate((idx, (base[~regular][:, None] + w.tail_offsets).ravel()))
+        crow = idx // v
+        cscore = _score(x.ravel()[idx], lse[crow], s64[crow], m[crow], count[crow])
+        order = np.lexsort((idx, -cscore))[:k]
+        best = idx[order]
+        return StepResult(cscore[order], best // v, best % v)
+
+    # -- pieces ---------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _group_max(x, w: _Work):
+        b = x.shape[0]
+        if w.nb:
+            np.max(x[:, :w.vf].reshape(b, _G, w.nb), axis=1, out=w.gmax[:, :w.nb])
+        if w.tail:
+            np.max(x[:, w.vf:], axis=1, out=w.gmax[:, w.nb])
+
+    @staticmethod
+    def _lse(x, m, buf):
+        """float64 logsumexp of each row; -inf for all -inf rows (rows with +inf are handled in _score)."""
+        finite = np.isfinite(m)
+        shift = np.where(finite, m, np.float32(0)).astype(np.float64)
+        np.copyto(buf, x)                       # cast first: faster than a casting subtract
+        np.subtract(buf, shift[:, None], out=buf)
+        np.exp(buf, out=buf)
+        total = buf.sum(axis=1)
+        with np.errstate(divide="ignore"):
+            return np.where(finite, shift + np.log(total), -np.inf)
+
+    def _step_all(self, x, s64, k, m=None, w=None) -> StepResult:
+        """Score every logit, then a stable sort: tiny steps and large k."""
+        b, v = x.shape
+        if m is None:
+            m = x.max(axis=1)
+            if np.isnan(m).any():
+                x = np.where(np.isnan(x), np.float32(-np.inf), x)
+                m = x.max(axis=1)
+        buf = w.exp if w is not None else np.empty((b, v), np.float64)
+        lse = self._lse(x, m, buf)
+        score = _score(x, lse[:, None], s64[:, None], m[:, None], _inf_count(x, m)[:, None]).ravel()
+        order = np.argsort(-score, kind="stable")[:k]
+        return StepResult(score[order], order // v, order % v)
+
+
+def _inf_count(x, m):
+    """Per row, how many +inf logits (only rows whose max is +inf are counted; others 0)."""
+    count = np.zeros(x.shape[0], np.int64)
+    pos = np.flatnonzero(m == np.inf)
+    if pos.size:
+        count[pos] = (x[pos] == np.inf).sum(axis=1)
+    return count
+
+
+def _score(xv, lse, s, m, inf_count):
+    """(x - lse) + s in float64, with the DESIGN §1 rules for rows whose max is not finite; NaN -> -inf.
+
+    Monotone non-decreasing in x within a row, which the group argument of `step` relies on.
+    """
+    with np.errstate(invalid="ignore"):
+        out = np.subtract(xv, lse, dtype=np.float64)
+        out += s
+        special = ~np.isfinite(m)
+        if special.any():
+            shape = out.shape
+            mass = np.broadcast_to(s - np.log(np.maximum(inf_count, 1)), shape)
+            fixed = np.where(np.broadcast_to(m == np.inf, shape) & (xv == np.inf), mass, -np.inf)
+            out = np.where(np.broadcast_to(special, shape), fixed, out)
+    nan = np.isnan(out)
+    if nan.any():
+        out[nan] = -np.inf
+    return out
