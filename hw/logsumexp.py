@@ -36,7 +36,7 @@ def _leading_one(m, value, name: str):
     return out
 
 
-def _rom(values, index, name: str):
+def _rom(values, index):
     width = max(1, max(values).bit_length())
     return Array(Const(v, width) for v in values)[index]
 
@@ -134,8 +134,8 @@ class OnlineLogSumExp(wiring.Component):
             m.d.comb += r_i.eq(-frac)
             idx = r_i[self._exp_lo:]
             c.append(registered(m, c_i, f"c{i}"))
-            base.append(registered(m, _rom(base_t, idx, f"exp_base{i}"), f"exp_base{i}"))
-            drop.append(registered(m, _rom(drop_t, idx, f"exp_drop{i}"), f"exp_drop{i}"))
+            base.append(registered(m, _rom(base_t, idx), f"exp_base{i}"))
+            drop.append(registered(m, _rom(drop_t, idx), f"exp_drop{i}"))
             lo.append(registered(m, r_i[:self._exp_lo], f"exp_lo{i}"))
             bid.append(registered(m, Mux(live[i], c_i, self.sentinel), f"bid{i}"))
         live = [registered(m, v, f"live{i}_t") for i, v in enumerate(live)]
@@ -258,8 +258,8 @@ class OnlineLogSumExp(wiring.Component):
         lbase_t, lrise_t = ln_table(w)
         idx = q[self._ln_lo:]
         gate = ~neg_inf
-        t_base = registered(m, Mux(gate, _rom(lbase_t, idx, "ln_base"), 0), "ln_base")
-        t_rise = registered(m, Mux(gate, _rom(lrise_t, idx, "ln_rise"), 0), "ln_rise")
+        t_base = registered(m, Mux(gate, _rom(lbase_t, idx), 0), "ln_base")
+        t_rise = registered(m, Mux(gate, _rom(lrise_t, idx), 0), "ln_rise")
         t_lo = registered(m, q[:self._ln_lo], "ln_lo")
         t_k = registered(m, Mux(gate, k_int, 0), "ln_k")
         t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), registered(m, neg_inf, "ln_neg_inf_t")

@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """The numerics blocks in Verilator (cocotb), every output bit-exact against beamstream.hwmodel.numerics."""
+import hashlib
 import json
 
 import pytest
@@ -38,9 +39,12 @@ def test_float_to_fixed_sweep(fmt, out_bits, frac_bits):
 
 def _lse(cfg, rows, max_vocab):
     from beamstream.hw.logsumexp import OnlineLogSumExp
+    from beamstream.hwmodel.tables import exp2_table, ln_table, lse_widths
 
     latency = OnlineLogSumExp(cfg).latency
-    run(lambda: OnlineLogSumExp(cfg), "online_lse", cfg.slug(), "beamstream.sim.tb_logsumexp",
+    w = lse_widths(cfg)     # widths and tables live in host/, outside the runner's hw/ source digest
+    tables = hashlib.sha256(repr((w, exp2_table(w), ln_table(w))).encode()).hexdigest()[:8]
+    run(lambda: OnlineLogSumExp(cfg), "online_lse", f"{cfg.slug()}_{tables}", "beamstream.sim.tb_logsumexp",
         extra_env={"BEAMSTREAM_LOGSUMEXP": json.dumps(
             {"cfg": cfg.to_dict(), "latency": latency, "rows": rows, "max_vocab": max_vocab, "seed": 11})})
 

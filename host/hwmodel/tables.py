@@ -58,7 +58,10 @@ class LseWidths:
 
 def lse_widths(cfg) -> LseWidths:
     F, L = cfg.frac_bits, cfg.logit_bits
-    G = F + 4
+    if L > 31:
+        raise ValueError(f"logit_bits={L}: the log-sum-exp needs logit_bits <= 31 so that key_max + ln(vocab_max) "
+                         "fits the 32-bit score")
+    G = max(F, 6) + 4       # at least 4 bits below the keys' F, and room for the 6 table index bits
     acc_frac = cfg.token_bits + 16
     return LseWidths(
         frac_bits=F, logit_bits=L, u_frac=G,
@@ -70,8 +73,8 @@ def lse_widths(cfg) -> LseWidths:
         acc_bits=cfg.token_bits + acc_frac + 1,
         acc_ways=3,
         ln_index=7, mant_frac=17,
-        # K * ln2 with |K| < 2^9 stays within 2^-17 of exact
-        ln_frac=G + 8,
+        # K * ln2 with |K| < 2^(L-F) stays within 2^-(G+1) of exact
+        ln_frac=G + L - F,
     )
 
 
