@@ -77,9 +77,9 @@ def test_a_rejected_step_raises_and_the_dma_recovers(device):
     model = HwModelBackend(CFG)
     rng = np.random.default_rng(24)
     step = random_step(rng, 2, 100)
-    device.write(Reg.VOCAB, CFG.vocab_max + 1)      # behind the driver's back: the core now rejects the step
-    backend.driver._held[Reg.VOCAB] = 100
-    with pytest.raises(DeviceError, match="config error"):
+    backend.step(*step, 3)
+    device.write(Reg.VOCAB, CFG.vocab_max + 1)      # behind the driver's back: the core now rejects the step,
+    with pytest.raises(DeviceError, match="config error"):  # so the DMA's receive never ends and is reset
         backend.step(*step, 3)
     for a, b in zip(backend.step(*step, 3), model.step(*step, 3)):
         np.testing.assert_array_equal(a, b)
