@@ -19,7 +19,7 @@ COVERING = [CoreConfig(lanes=1, k_max=8, beams_max=3, vocab_max=19, fmt="fp32"),
             CoreConfig(lanes=2, k_max=1, beams_max=2, vocab_max=9, fmt="bf16"),
             CoreConfig(lanes=8, k_max=16, beams_max=3, vocab_max=61, fmt="fp16"),
             CoreConfig(lanes=4, k_max=16, beams_max=4, vocab_max=400, fmt="fp32")]  # rows long enough for the CYCLES bound
-SWEEP = [CoreConfig(lanes=p, k_max=k, beams_max=3, vocab_max=4 * p + 3, fmt=fmt)
+SWEEP = [CoreConfig(lanes=p, k_max=k, beams_max=3, vocab_max=4 * p + 9, fmt=fmt)
          for p in (1, 2, 4, 8) for k in (1, 8, 16) for fmt in FORMATS if p * (32 if fmt == "fp32" else 16) >= 32]
 SOAK = CoreConfig(lanes=4, k_max=16, beams_max=4, vocab_max=32000, fmt="fp32")
 
