@@ -22,7 +22,9 @@ SEED = 11
 BUILDS = [CoreConfig(),                                           # the default build: P=4, fp32, K_MAX=16
           CoreConfig(lanes=1, fmt="fp32"),
           CoreConfig(lanes=2, fmt="bf16"),
-          CoreConfig(lanes=8, fmt="fp16")]
+          CoreConfig(lanes=8, fmt="fp16"),
+          CoreConfig(k_max=1),                                     # the tail bound is tightest at small K_MAX
+          CoreConfig(k_max=8)]
 
 
 def step_cycles(backend, cfg: CoreConfig, beams: int, rng) -> int:
