@@ -2,7 +2,7 @@
 
 Beam search by default (num_beams=4); --greedy or --sample switch the decoder. The prompt is used as plain text
 (a completion); --chat wraps it in the tokenizer's chat template as a user turn instead. Prints each decoded text
-with its score, then the backend that ran. Loading messages and timings go to stderr.
+with its score, then the backend that ran. Loading messages go to stderr. torch runs on --threads (default 1).
 """
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ def add_arguments(parser):
     parser.add_argument("--top-p", type=float, default=1.0, help="with --sample: nucleus mass (default 1.0)")
     parser.add_argument("--temperature", type=float, default=1.0, help="with --sample: temperature (default 1.0)")
     parser.add_argument("--seed", type=int, default=None, help="with --sample: seed for reproducible draws")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the model (default 1: a decode step's matmuls are small, and on a "
+                             "busy machine torch's OpenMP threads stall each other badly)")
 
 
 def run(args):
@@ -56,6 +59,11 @@ def run(args):
     if not args.prompt.strip():
         raise ValueError("the prompt is empty")
     backend = get_backend(args.backend)          # an unknown name fails here, before the model loads
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model, tokenizer = load_pretrained(args.model, log=log)
     log(f"beamstream: model loaded in {time.perf_counter() - t0:.1f} s")
