@@ -18,6 +18,7 @@ from .sweep import DEFAULT_CFG, Plan
 TOPKSORT = {"k": 64, "lut": 14061, "ff": 5438, "mhz": 300}   # Vitis Libraries topKSort, one element per cycle
 CHAIN_LUT_TARGET = 4700    # chain at K=64, one lane: a third of topKSort's LUTs
 LEVELS_TARGET = 8          # critical path in LUT levels, every configuration
+K_MAX_TICKS = (4, 8, 16, 32, 64)
 VOCAB_GRID = (1000, 2000, 5000, 10000, 20000, 32000, 50257, 100000, 151936, 262144)
 
 
@@ -64,10 +65,15 @@ def _fmax(levels: int, family: str) -> int:
 # ---- derived figures ----------------------------------------------------------------------------------------
 
 def top_levels(data: ReportData, cfg: CoreConfig) -> tuple[int | None, str]:
-    """Logic depth used for `cfg`'s clock: its own top-level synthesis, else its chain's, else none."""
-    for c, res in data.top:
-        if c == cfg and _ok(res):
-            return res["levels"], "top level"
+    """Logic depth used for `cfg`'s clock: its own top-level synthesis, else the deepest top level synthesised
+    (the core's critical path is rarely in the lanes), else its chain's, else none."""
+    tops = [(c, res["levels"]) for c, res in data.top if _ok(res)]
+    for c, levels in tops:
+        if c == cfg:
+            return levels, "top level"
+    if tops:
+        c, levels = max(tops, key=lambda t: t[1])
+        return levels, f"as top P={c.lanes} K_MAX={c.k_max} {c.fmt}"
     for c, res in data.chain:
         if c.k_max == cfg.k_max and _ok(res):
             return res["levels"], "chain only"
@@ -211,6 +217,26 @@ def markdown(data: ReportData) -> str:
 
 # ---- plots --------------------------------------------------------------------------------------------------
 
+def _top_groups(data: ReportData, value) -> dict:
+    """(P, format) -> sorted [(K_MAX, value(result))] over the top-level points synthesised."""
+    groups = {}
+    for c, r in data.top:
+        if _ok(r):
+            groups.setdefault((c.lanes, c.fmt), []).append((c.k_max, value(r)))
+    return {g: sorted(pts) for g, pts in sorted(groups.items())}
+
+
+def _k_axis(ax) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(K_MAX_TICKS, labels=[str(k) for k in K_MAX_TICKS])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("K_MAX")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_resources(data: ReportData, path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -218,21 +244,19 @@ def plot_resources(data: ReportData, path: Path) -> None:
     chain = [(c.k_max, r["resources"]["xc7"]) for c, r in data.chain if _ok(r)]
     if chain:
         ks = [k for k, _ in chain]
-        ax.plot(ks, [r["lut"] + r["lutram"] for _, r in chain], "o-", label="chain LUT")
-        ax.plot(ks, [r["ff"] for _, r in chain], "s--", label="chain FF")
-    d = DEFAULT_CFG
-    top = sorted((c.k_max, r["resources"]["xc7"]) for c, r in data.top
-                 if _ok(r) and c.lanes == d.lanes and c.fmt == d.fmt)
-    if top:
-        ks = [k for k, _ in top]
-        ax.plot(ks, [r["lut"] + r["lutram"] for _, r in top], "o-", label=f"top level LUT (P={d.lanes}, {d.fmt})")
-        ax.plot(ks, [r["ff"] for _, r in top], "s--", label=f"top level FF (P={d.lanes}, {d.fmt})")
+        ax.plot(ks, [r["lut"] + r["lutram"] for _, r in chain], "o-", color="tab:blue", label="chain LUT")
+        ax.plot(ks, [r["ff"] for _, r in chain], "s--", color="tab:blue", label="chain FF")
+    colors = iter(["tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"])
+    luts = _top_groups(data, lambda r: r["resources"]["xc7"]["lut"] + r["resources"]["xc7"]["lutram"])
+    ffs = _top_groups(data, lambda r: r["resources"]["xc7"]["ff"])
+    for (p, f), pts in luts.items():
+        color = next(colors, "grey")
+        ax.plot(*zip(*pts), "o-", color=color, label=f"top P={p} {f} LUT")
+        ax.plot(*zip(*ffs[(p, f)]), "s--", color=color, label=f"top P={p} {f} FF")
     ax.plot([TOPKSORT["k"]], [TOPKSORT["lut"]], "k*", ms=12, label="Vitis topKSort K=64 LUT")
     ax.axhline(CHAIN_LUT_TARGET, color="grey", ls=":", label=f"chain target {CHAIN_LUT_TARGET:,} LUT")
-    ax.set(xscale="log", xlabel="K_MAX", ylabel="cells (xc7, Yosys)", title="Resources vs K_MAX")
-    ax.set_xticks([4, 8, 16, 32, 64], labels=["4", "8", "16", "32", "64"])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.set(ylabel="cells (xc7, Yosys)", title="Resources vs K_MAX")
+    _k_axis(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -245,20 +269,14 @@ def plot_depth(data: ReportData, path: Path) -> None:
     chain = [(c.k_max, r["levels"]) for c, r in data.chain if _ok(r)]
     if chain:
         ax.plot(*zip(*chain), "o-", label="chain")
-    groups = {}
-    for c, r in data.top:
-        if _ok(r):
-            groups.setdefault((c.lanes, c.fmt), []).append((c.k_max, r["levels"]))
-    for (p, f), pts in sorted(groups.items()):
-        pts.sort()
-        ax.plot(*zip(*pts), "s--" if len(pts) > 1 else "s", label=f"top P={p} {f}")
+    groups = _top_groups(data, lambda r: r["levels"])
+    for (p, f), pts in groups.items():
+        ax.plot(*zip(*pts), "s--", label=f"top P={p} {f}")
     ax.axhline(LEVELS_TARGET, color="grey", ls=":", label=f"target <= {LEVELS_TARGET}")
-    ax.set(xscale="log", xlabel="K_MAX", ylabel="LUT levels (critical path)", title="Logic depth vs K_MAX",
+    ax.set(ylabel="LUT levels (critical path)", title="Logic depth vs K_MAX",
            ylim=(0, max([LEVELS_TARGET + 2] + [lv for _, lv in chain] +
                         [lv for pts in groups.values() for _, lv in pts]) + 1))
-    ax.set_xticks([4, 8, 16, 32, 64], labels=["4", "8", "16", "32", "64"])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _k_axis(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -278,11 +296,15 @@ def plot_latency(data: ReportData, path: Path) -> bool:
         lines += [(cfg, b, pts) for b, pts in per_board.items() if pts]
     if not lines:
         return False
+    merged = {}  # boards whose projections coincide (same PS and family) share one line
+    for cfg, b, pts in lines:
+        merged.setdefault((cfg, tuple(pts)), []).append(b)
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
     colors = dict(zip(bandwidth.BOARDS, ["tab:blue", "tab:orange", "tab:green"]))
     styles = dict(zip(LATENCY_CONFIGS, ["-", "--"]))
-    for cfg, b, pts in lines:
-        ax.plot(*zip(*pts), styles[cfg], color=colors[b], label=f"{b}, P={cfg.lanes} {cfg.fmt}")
+    for (cfg, pts), boards in merged.items():
+        ax.plot(*zip(*pts), styles[cfg], color=colors[boards[0]],
+                label=f"{' = '.join(boards)}, P={cfg.lanes} {cfg.fmt}")
     for (name, times), color in zip(data.cpu.items(), ["black", "tab:red"]):
         pts = [(v, t) for v, t in sorted(times.items()) if isinstance(t, float)]
         if pts:
