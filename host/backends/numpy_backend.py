@@ -14,7 +14,7 @@ How it stays as fast as torch's log_softmax + topk without a Python loop over V:
   scores >= T and lies in a group whose best score is >= T. Only those groups' elements (about k * 64) are scored
   and sorted by (score descending, flat index ascending): the tie rule holds exactly, also at the k boundary.
 - The normaliser needs exp over every logit: one float64 pass into a work array kept per shape.
-Large k (k > 1/4 of the groups) and tiny steps take the plain path: every score, then a stable argsort.
+Large k (k > 1/4 of the groups) and tiny steps take the plain path: every score, then the same exact selection.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from .base import StepResult, check_step
 
 _G = 64                # logits per group (a power of two keeps the strided views cheap)
-_SMALL = 4096          # at or below B*V, score everything and sort
+_SMALL = 2048          # at or below B*V, score everything and select
 _MAX_SHAPES = 8        # work arrays kept for this many (B, V) shapes
 
 
@@ -72,30 +72,33 @@ class NumpyBackend:
         w = self._work_for(b, v)
         self._group_max(x, w)
         m = w.gmax.max(axis=1)
-        if np.isnan(m).any():                   # NaN counts as -inf (rare: pay a copy only then)
+        plain = bool(np.isfinite(m).all() and np.isfinite(s64).all())   # no NaN/inf row: the short path
+        if not plain and np.isnan(m).any():     # NaN counts as -inf (rare: pay a copy only then)
             x = np.where(np.isnan(x), np.float32(-np.inf), x)
             self._group_max(x, w)
             m = w.gmax.max(axis=1)
         if 4 * k > b * w.ng:
             return self._step_all(x, s64, k, m=m, w=w)
         lse = self._lse(x, m, w.exp)
-        count = _inf_count(x, m)
-        gscore = _score(w.gmax, lse[:, None], s64[:, None], m[:, None], count[:, None])
+        count = None if plain else _inf_count(x, m)
+
+        # the k-th best group score bounds the k-th best score from below (module docstring)
+        gscore = _score(w.gmax, lse[:, None], s64[:, None], m[:, None], None if plain else count[:, None], plain)
         flat = gscore.ravel()
         n = flat.size
         threshold = np.partition(flat, n - k)[n - k]
         sel = np.flatnonzero(flat >= threshold)
         rows, groups = np.divmod(sel, w.ng)
         base = rows * v
-        regular = groups < w.nb
-        idx = ((base[regular] + groups[regular])[:, None] + w.group_offsets).ravel()
-        if w.tail and not regular.all():
-            idx = np.concatenate((idx, (base[~regular][:, None] + w.tail_offsets).ravel()))
+        if w.tail and (groups == w.nb).any():
+            regular = groups < w.nb
+            idx = np.concatenate((((base[regular] + groups[regular])[:, None] + w.group_offsets).ravel(),
+                                  (base[~regular][:, None] + w.tail_offsets).ravel()))
+        else:
+            idx = ((base + groups)[:, None] + w.group_offsets).ravel()
         crow = idx // v
-        cscore = _score(x.ravel()[idx], lse[crow], s64[crow], m[crow], count[crow])
-        order = np.lexsort((idx, -cscore))[:k]
-        best = idx[order]
-        return StepResult(cscore[order], best // v, best % v)
+        cscore = _score(x.ravel()[idx], lse[crow], s64[crow], m[crow], None if plain else count[crow], plain)
+        return _top(cscore, idx, k, v)
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     @staticmethod
@@ -129,8 +132,18 @@ class NumpyBackend:
         buf = w.exp if w is not None else np.empty((b, v), np.float64)
         lse = self._lse(x, m, buf)
         score = _score(x, lse[:, None], s64[:, None], m[:, None], _inf_count(x, m)[:, None]).ravel()
-        order = np.argsort(-score, kind="stable")[:k]
-        return StepResult(score[order], order // v, order % v)
+        return _top(score, np.arange(score.size), k, v)
+
+
+def _top(score, idx, k, v) -> StepResult:
+    """The k best of candidates (score, flat index): score descending, then index ascending (the tie rule)."""
+    n = score.size
+    if n > 2 * k + 16:                          # cut to the candidates >= the k-th best (ties kept), then sort
+        keep = np.flatnonzero(score >= np.partition(score, n - k)[n - k])
+        score, idx = score[keep], idx[keep]
+    order = np.lexsort((idx, -score))[:k]
+    best = idx[order]
+    return StepResult(score[order], best // v, best % v)
 
 
 def _inf_count(x, m):
@@ -142,11 +155,16 @@ def _inf_count(x, m):
     return count
 
 
-def _score(xv, lse, s, m, inf_count):
+def _score(xv, lse, s, m, inf_count, plain=False):
     """(x - lse) + s in float64, with the DESIGN §1 rules for rows whose max is not finite; NaN -> -inf.
 
-    Monotone non-decreasing in x within a row, which the group argument of `step` relies on.
+    Monotone non-decreasing in x within a row, which the group argument of `step` relies on. `plain`: every row
+    max and beam score is finite, so nothing special can occur (x is finite or -inf, lse finite).
     """
+    if plain:
+        out = np.subtract(xv, lse, dtype=np.float64)
+        out += s
+        return out
     with np.errstate(invalid="ignore"):
         out = np.subtract(xv, lse, dtype=np.float64)
         out += s
