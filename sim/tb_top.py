@@ -37,7 +37,7 @@ def cycles_bound(cfg: CoreConfig, vocab: int, beams: int) -> int:
 
 def long_row_beats(cfg: CoreConfig) -> int:
     """Data beats per row from which the bound applies: a row must outlast the previous row's log-sum-exp
-    latency (about 35 cycles) and its K items, which hold BeamTopK's one row buffer."""
+    latency (22-26 cycles) and its K items, which hold BeamTopK's one row buffer."""
     return 64 + 2 * cfg.k_max
 
 
