@@ -6,7 +6,7 @@ the CPU timings produced, and says in the table where a figure could not be had.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from beamstream.hw.config import CoreConfig
@@ -31,7 +31,6 @@ class ReportData:
     model: cycles.CycleModel | None
     model_note: str
     cpu: dict            # {"numpy": {V: us or reason}, "torch": {...}}
-    notes: list = field(default_factory=list)
 
 
 def _ok(res: dict) -> bool:
@@ -202,7 +201,7 @@ def markdown(data: ReportData) -> str:
         f"Step: B = {plan.beams}, K = min({plan.k}, K_MAX), V in {', '.join(f'{v:,}' for v in plan.vocabs)}. "
         "Resources from Yosys 0.23 `synth_xilinx -flatten -noiopad -noclkbuf` (an estimate, not Vivado); "
         "logic depth from `synth -flatten; abc -lut 6; ltp -noff`. How to read this: docs/report.md.",
-        *[f"- {n}" for n in [*plan.notes, *data.notes]],
+        *[f"- {n}" for n in plan.notes],
         "## Top-K chain alone (one lane)", chain_table(data),
         "## Whole top level (`beamstream_top`)", top_table(data),
         "Fmax estimates: " + "; ".join(f"{t.family} ({t.device}): {t.fixed_ns} ns + levels x {t.per_level_ns} ns "
