@@ -6,17 +6,16 @@ TopKChain item layout). The node emits the best k of the 2k, then drops what is 
 equal keys by smaller index. Its output is a 2-slot queue whose `ready` to the inputs is registered, so a tree of
 nodes keeps one comparison per LUT path instead of a ready chain through every level.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .topk_chain import as_ordered, greater_than
 
 
 def rank(item):
     """An unsigned value that orders items best-first: real, then key, then the smaller index."""
-    key = Value.cast(item.key)
-    if key.shape().signed:
-        key = Cat(key[:-1], ~key[-1])
-    return Cat(~item.index, key, item.real)
+    return Cat(~item.index, as_ordered(item.key), item.real)
 
 
 class MergeTwo(wiring.Component):
@@ -38,7 +37,7 @@ class MergeTwo(wiring.Component):
         draining = Signal()                             # the row's k are out: drop the inputs' leftovers
         a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
 
-        pick_a = rank(a.p) >= rank(b.p)
+        pick_a = greater_than(rank(a.p), rank(b.p), or_equal=True)
         emit = ~draining & a.valid & b.valid & ~spare_valid
         m.d.comb += [
             a.ready.eq(Mux(draining, ~a_done, emit & pick_a)),

@@ -20,9 +20,46 @@ empty cells (the row had fewer than k candidates), which rank below every key.
 One finished row is held (`row_buffers` = 1): the next marker may enter once `row_done` has pulsed for the
 previous row. Entries read after that (a consumer discarding the rest of a row) may already hold the next row.
 """
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+
+def greater_than(a, b, *, or_equal=False, chunk=3):
+    """`a > b` (or `>=`) on two unsigned values as a balanced tree of small comparisons.
+
+    Written out so the LUT depth is log(width) whatever the surrounding logic: left to itself, the generic
+    comparator sometimes maps to a ripple through the whole width inside large designs.
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    terms = [(a[i:i + chunk] > b[i:i + chunk], a[i:i + chunk] == b[i:i + chunk]) for i in range(0, len(a), chunk)]
+    if or_equal:
+        terms.insert(0, (Const(1), Const(0)))           # a tie below the lowest bit counts as greater
+    while len(terms) > 1:                               # (greater, equal) pairs, high part wins unless equal
+        merged = []
+        for i in range(0, len(terms), 2):
+            if i + 1 == len(terms):
+                merged.append(terms[i])
+            else:
+                (gt_lo, eq_lo), (gt_hi, eq_hi) = terms[i], terms[i + 1]
+                merged.append((gt_hi | (eq_hi & gt_lo), eq_hi & eq_lo))
+        terms = merged
+    return terms[0][0]
+
+
+def as_ordered(value):
+    """`value` as an unsigned value with the same order (a signed one gets its sign bit flipped)."""
+    value = Value.cast(value)
+    return Cat(value[:-1], ~value[-1]) if value.shape().signed else value
+
+
+def mux_tree(items, sel):
+    """items[sel] as a binary tree of 2:1 muxes on the bits of `sel`."""
+    level = list(items)
+    for bit in range(len(sel)):
+        level = [Mux(sel[bit], level[i + 1], level[i]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0]
 
 
 def chain_item_layout(key_shape, index_width, depth):
@@ -109,7 +146,7 @@ class TopKChain(wiring.Component):
             m.d.sync += [active.eq(1), ptr.eq(0), cur_k.eq(row_k)]
 
         entry = Signal(held)
-        m.d.comb += entry.eq(Cat(*shadows).word_select(ptr, held.size))
+        m.d.comb += entry.eq(mux_tree([shadow.as_value() for shadow in shadows], ptr))
         is_last = ptr + 1 >= cur_k
         load = active & (~self.o.valid | self.o.ready)
         with m.If(load):
