@@ -95,9 +95,10 @@ class HFCausalLM:
     def forward(self, input_ids, cache, position_ids):
         import torch
 
-        kwargs = {"input_ids": input_ids, "use_cache": True, self._cache_arg: cache}
+        device = self.model.device
+        kwargs = {"input_ids": input_ids.to(device), "use_cache": True, self._cache_arg: cache}
         if self._position_ids:
-            kwargs["position_ids"] = position_ids
+            kwargs["position_ids"] = position_ids.to(device)
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = 1
         with torch.inference_mode():
@@ -105,7 +106,7 @@ class HFCausalLM:
         new_cache = getattr(out, "cache", None)
         if new_cache is None:
             new_cache = getattr(out, "past_key_values", None)
-        logits = out.logits[:, -1, :].to(dtype=torch.float32)
+        logits = out.logits[:, -1, :].to(dtype=torch.float32, device="cpu")
         return logits.numpy(), new_cache
 
 
@@ -143,6 +144,7 @@ class _HFSession:
 
     def _reorder(self, beam_idx):
         model, cache = self.lm.model, self.cache
+        beam_idx = beam_idx.to(model.device)
         if hasattr(model, "_reorder_cache"):               # models with their own rule (as transformers checks)
             self.cache = model._reorder_cache(cache, beam_idx)
         elif hasattr(cache, "reorder_cache"):
