@@ -1,6 +1,7 @@
 """cocotb testbench of BeamTopK: many rows in one run, every item compared with host/hwmodel/topk.beam_topk_items.
 
-Configuration (JSON in BEAMSTREAM_BEAM_TOPK): cfg (CoreConfig fields), tag_bits, rows, seed, ready_rate.
+Configuration (JSON in BEAMSTREAM_BEAM_TOPK): cfg (CoreConfig fields), tag_bits, rows, seed, ready_rate, and
+optionally vocab (every row that long, random keys: the log then shows the steady-state latency and credit waits).
 The row's last beat waits while `row_buffers` rows await output, as the integrator's credits do.
 """
 import json
@@ -27,6 +28,8 @@ def make_rows(rng, cfg, n):
         k = {"k1": 1, "kmax": cfg.k_max}.get(kind, rng.randint(1, cfg.k_max))
         vocab = {"short": rng.randint(1, k), "long": rng.randint(2 * span, 4 * span + 3),
                  "empty": 1}.get(kind, rng.randint(1, 2 * span + 3))
+        if "vocab" in CFG:
+            kind, vocab = "random", CFG["vocab"]
         if kind == "ties":
             keys = [rng.choice([lo, hi, 0, 12345 % hi])] * vocab
         elif kind == "neg_inf":
@@ -35,7 +38,8 @@ def make_rows(rng, cfg, n):
             keys = [rng.randint(-2, 1) for _ in range(vocab)]
         else:
             keys = [rng.randint(lo, hi) for _ in range(vocab)]
-        rows.append((keys, k, rng.randrange(1 << CFG["tag_bits"]), rng.choice([0.0, 0.0, 0.0, 0.2])))
+        gap_rate = 0.0 if "vocab" in CFG else rng.choice([0.0, 0.0, 0.0, 0.2])
+        rows.append((keys, k, rng.randrange(1 << CFG["tag_bits"]), gap_rate))
     return rows
 
 
@@ -75,7 +79,7 @@ async def rows_match_model(dut):
 
     got_rows, current, outstanding, done_pulses = [], [], 0, 0
     ready_rate = CFG.get("ready_rate", 0.7)
-    cycle, i, row_end_cycle, latencies = 0, 0, {}, []
+    cycle, i, row_end_cycle, latencies, credit_waits = 0, 0, {}, [], 0
     while len(got_rows) < len(rows):
         await FallingEdge(dut.clk)
         cycle += 1
@@ -84,6 +88,7 @@ async def rows_match_model(dut):
         if i < len(beats) and not (beat and beat[1] and outstanding >= block.row_buffers):
             i += 1
         else:
+            credit_waits += beat is not None
             beat = None                                 # idle (or the last beat waits for a credit)
         if beat is None:
             beat = (0, 0, rng.getrandbits(P * L), rng.getrandbits(P), 0, 0, cfg.k_max)
@@ -115,4 +120,5 @@ async def rows_match_model(dut):
         assert got == want, f"{where}: got {got}, want {want}"
     assert done_pulses == len(rows)
     dut._log.info(f"{len(rows)} rows, {len(beats)} input beats, {cycle} cycles; "
-                  f"last beat to first item: max {max(latencies)} cycles (ready_rate {ready_rate})")
+                  f"last beat to first item: min {min(latencies)} max {max(latencies)} cycles {latencies[:12]}, "
+                  f"cycles a last beat waited for a credit: {credit_waits} (ready_rate {ready_rate})")

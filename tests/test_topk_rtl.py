@@ -27,13 +27,13 @@ def test_topk_chain(depth, key_bits, key_signed, index_width):
     _run_chain(depth, key_bits, key_signed, index_width, rows=120)
 
 
-def _run_beam(lanes, k_max, rows, ready_rate=0.7, tag_bits=7, seed=1):
+def _run_beam(lanes, k_max, rows, ready_rate=0.7, tag_bits=7, seed=1, **extra):
     from beamstream.hw.beam_topk import BeamTopK
     from beamstream.hw.config import CoreConfig
     from beamstream.sim.runner import run
 
     cfg = CoreConfig(lanes=lanes, k_max=k_max, fmt="fp32" if lanes == 1 else "bf16")
-    env = dict(cfg=cfg.to_dict(), tag_bits=tag_bits, rows=rows, seed=seed, ready_rate=ready_rate)
+    env = dict(cfg=cfg.to_dict(), tag_bits=tag_bits, rows=rows, seed=seed, ready_rate=ready_rate, **extra)
     run(lambda: BeamTopK(cfg, tag_bits), "beam_topk", f"{cfg.slug()}_t{tag_bits}", "beamstream.sim.tb_beam_topk",
         extra_env={"BEAMSTREAM_BEAM_TOPK": json.dumps(env)})
 
@@ -57,3 +57,22 @@ def _run_global(k_max, beams_max, steps, ready_rate=0.7, seed=1):
 @pytest.mark.parametrize("k_max,beams_max", [(1, 1), (8, 4), (16, 8)])
 def test_global_topk(k_max, beams_max):
     _run_global(k_max, beams_max, steps=80)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+@pytest.mark.parametrize("k_max", [1, 8, 16])
+def test_beam_topk_sweep(lanes, k_max):
+    _run_beam(lanes, k_max, rows=150, ready_rate=0.8, seed=lanes * 100 + k_max)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k_max", [1, 8, 16])
+def test_global_topk_sweep(k_max):
+    _run_global(k_max, beams_max=8, steps=150, ready_rate=0.8, seed=k_max)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [16, 64])
+def test_topk_chain_deep(depth):
+    _run_chain(depth, 20, True, 18, rows=60, seed=depth)
