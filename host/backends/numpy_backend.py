@@ -116,13 +116,13 @@ class NumpyBackend:
         shift = np.where(finite, m, np.float32(0)).astype(np.float64)
         np.copyto(buf, x)                       # cast first: faster than a casting subtract
         np.subtract(buf, shift[:, None], out=buf)
-        np.exp(buf, out=buf)
-        total = buf.sum(axis=1)
-        with np.errstate(divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # only in rows discarded below
+            np.exp(buf, out=buf)
+            total = buf.sum(axis=1)
             return np.where(finite, shift + np.log(total), -np.inf)
 
     def _step_all(self, x, s64, k, m=None, w=None) -> StepResult:
-        """Score every logit, then a stable sort: tiny steps and large k."""
+        """Score every logit, then select exactly (`_top`): tiny steps and large k."""
         b, v = x.shape
         if m is None:
             m = x.max(axis=1)
