@@ -62,7 +62,8 @@ def lse_widths(cfg) -> LseWidths:
         raise ValueError(f"logit_bits={L}: the log-sum-exp needs logit_bits <= 31 so that key_max + ln(vocab_max) "
                          "fits the 32-bit score")
     G = max(F, 6) + 4       # at least 4 bits below the keys' F, and room for the 6 table index bits
-    acc_frac = cfg.token_bits + 16
+    # at least the mantissa's 20 fraction bits, so tiny vocabularies (token_bits < 4) still build
+    acc_frac = max(cfg.token_bits + 16, 20)
     return LseWidths(
         frac_bits=F, logit_bits=L, u_frac=G,
         # |key| < 2^(L-1-F): the constant's rounding error then moves u by < 2^-(G+1).
