@@ -101,34 +101,41 @@ class TopKChain(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        held = data.StructLayout({"valid": 1, "key": self.key_shape, "index": unsigned(self.index_width)})
+        # Each field of a held item is a signal of its own and keys are kept in unsigned order (sign bit flipped):
+        # the same LUTs, but a simulator updates plain words instead of masking fields in and out of one vector.
+        # Only the valid bits are reset; keys and indices are never read unless their valid bit is set.
+        order = self.key_shape.signed
+
+        def item(name):
+            return (Signal(name=f"{name}_valid"), Signal(self.key_shape.width, name=f"{name}_key", reset_less=True),
+                    Signal(self.index_width, name=f"{name}_index", reset_less=True))
 
         # What enters cell i: the chain input for cell 0, the upper neighbour's handed-down item otherwise.
-        p_valid, p_key, p_index, p_disp, p_mark = self.valid, self.key, self.index, 0, self.last
+        p_valid, p_key, p_index, p_disp, p_mark = self.valid, as_ordered(self.key), self.index, 0, self.last
         shadows = []
         for i in range(self.depth):
-            s = Signal(held, name=f"s{i}")              # the item the cell holds
-            q = Signal(held, name=f"q{i}")              # the item it hands down
+            s_valid, s_key, s_index = item(f"s{i}")     # the item the cell holds
+            q_valid, q_key, q_index = item(f"q{i}")     # the item it hands down
             q_disp = Signal(name=f"q{i}_disp")          # ... which was held by this cell (displaced)
             q_mark = Signal(name=f"q{i}_mark")          # the row marker passed here last cycle
-            shadow = Signal(held, name=f"shadow{i}")
+            shadow = item(f"shadow{i}")
 
-            occupied = s.valid & ~q_mark                # a new row sees the cell empty
-            take = p_valid & (p_disp | ~occupied | (p_key > s.key))
+            occupied = s_valid & ~q_mark                # a new row sees the cell empty
+            take = p_valid & (p_disp | ~occupied | (p_key > s_key))
             with m.If(take):
-                m.d.sync += [s.key.eq(p_key), s.index.eq(p_index)]
+                m.d.sync += [s_key.eq(p_key), s_index.eq(p_index)]
             m.d.sync += [
-                s.valid.eq(take | occupied),
-                q.key.eq(Mux(take, s.key, p_key)),
-                q.index.eq(Mux(take, s.index, p_index)),
-                q.valid.eq(Mux(take, occupied, p_valid)),
+                s_valid.eq(take | occupied),
+                q_key.eq(Mux(take, s_key, p_key)),
+                q_index.eq(Mux(take, s_index, p_index)),
+                q_valid.eq(Mux(take, occupied, p_valid)),
                 q_disp.eq(take),
                 q_mark.eq(p_mark),
             ]
             with m.If(q_mark):
-                m.d.sync += shadow.eq(s)
+                m.d.sync += [dst.eq(src) for dst, src in zip(shadow, (s_valid, s_key, s_index))]
             shadows.append(shadow)
-            p_valid, p_key, p_index, p_disp, p_mark = q.valid, q.key, q.index, q_disp, q_mark
+            p_valid, p_key, p_index, p_disp, p_mark = q_valid, q_key, q_index, q_disp, q_mark
             if i == 0:
                 row_ready = q_mark                      # shadow 0 is loaded at the end of this cycle
 
@@ -145,16 +152,17 @@ class TopKChain(wiring.Component):
         with m.If(start):
             m.d.sync += [active.eq(1), ptr.eq(0), cur_k.eq(row_k)]
 
-        entry = Signal(held)
-        m.d.comb += entry.eq(mux_tree([shadow.as_value() for shadow in shadows], ptr))
+        entry_valid, entry_key, entry_index = (mux_tree([shadow[f] for shadow in shadows], ptr) for f in range(3))
+        if order:
+            entry_key = Cat(entry_key[:-1], ~entry_key[-1])    # back from unsigned order
         is_last = ptr + 1 >= cur_k
         load = active & (~self.o.valid | self.o.ready)
         with m.If(load):
             m.d.sync += [
                 self.o.valid.eq(1),
-                self.o.payload.key.eq(entry.key),
-                self.o.payload.index.eq(entry.index),
-                self.o.payload.real.eq(entry.valid),
+                self.o.payload.key.eq(entry_key),
+                self.o.payload.index.eq(entry_index),
+                self.o.payload.real.eq(entry_valid),
                 self.o.payload.last.eq(is_last),
                 self.o.payload.k.eq(cur_k),
                 ptr.eq(ptr + 1),
