@@ -24,7 +24,7 @@ from .float_to_fixed import FloatToFixed
 from .global_topk import GlobalTopK
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .pipelined_arith import delayed
+from .pipelined_arith import SumStyle, delayed
 from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
@@ -37,8 +37,9 @@ OUTPUT_LAYOUT = data.StructLayout({"result": RESULT_LAYOUT, "last": 1})
 class Core(wiring.Component):
     """Steps in on `i` (s_axis beats), results out on `o` (m_axis beats); register values and state on the side."""
 
-    def __init__(self, cfg: CoreConfig):
+    def __init__(self, cfg: CoreConfig, *, sums: SumStyle = SumStyle.SHALLOW):
         self._cfg = cfg
+        self._sums = sums
         super().__init__({
             "i": In(stream.Signature(input_beat_layout(cfg))),
             "o": Out(stream.Signature(OUTPUT_LAYOUT)),
@@ -87,7 +88,7 @@ class Core(wiring.Component):
             dp.d.sync += row_score.eq(header_score)
 
         # Per row: log-sum-exp into a FIFO, top-K of raw keys; the tag carries what the normaliser needs.
-        dp.submodules.lse = lse = OnlineLogSumExp(cfg)
+        dp.submodules.lse = lse = OnlineLogSumExp(cfg, sums=self._sums)
         dp.d.comb += [lse.valid.eq(beat_valid), lse.first.eq(aligned.first), lse.last.eq(aligned.last),
                       lse.keys.eq(keys), lse.mask.eq(aligned.mask)]
         tag_layout = data.StructLayout({"beam": cfg.beam_bits, "score": signed(SCORE_BITS), "step_last": 1})
@@ -112,7 +113,7 @@ class Core(wiring.Component):
         take = Signal()
         dp.d.comb += [take.eq(beam_topk.o.valid & lse_fifo.r_rdy), beam_topk.o.ready.eq(lse_fifo.r_rdy),
                       lse_fifo.r_en.eq(take & item.last)]
-        dp.submodules.normalise = normalise = ScoreNormaliser(cfg)
+        dp.submodules.normalise = normalise = ScoreNormaliser(cfg, sums=self._sums)
         dp.d.comb += [normalise.key.eq(item.key), normalise.beam_score.eq(item_tag.score),
                       normalise.lse.eq(row_lse.lse), normalise.neg_inf.eq(row_lse.neg_inf)]
         candidate_layout = data.StructLayout({"valid": 1, "beam": cfg.beam_bits, "token": cfg.token_bits,

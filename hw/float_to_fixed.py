@@ -14,6 +14,8 @@ from amaranth.lib.wiring import In, Out
 
 from beamstream.hwmodel.numerics import FLOAT_FORMATS
 
+from .shifts import shift_left_capped
+
 
 class FloatToFixed(wiring.Component):
     latency = 3
@@ -60,13 +62,13 @@ class FloatToFixed(wiring.Component):
         ]
 
         # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them.
-        shifted = (mant << amount)[R:]
+        shifted, lost = shift_left_capped(mant, amount, R + O)
         w = Signal(O, name="s2_w")
         high = Signal(name="s2_high")
         sign2, neg_inf2, pos_inf2 = Signal(name="s2_sign"), Signal(name="s2_neg_inf"), Signal(name="s2_pos_inf")
         m.d.sync += [
-            w.eq(shifted[:O]),
-            high.eq((shifted[O:] != 0) | too_big),
+            w.eq(shifted[R:]),
+            high.eq(lost | too_big),
             sign2.eq(sign), neg_inf2.eq(neg_inf), pos_inf2.eq(pos_inf),
         ]
 

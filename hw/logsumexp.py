@@ -16,8 +16,9 @@ from amaranth.lib.wiring import In, Out
 
 from beamstream.hwmodel.tables import exp2_table, ln_table, lse_widths
 
-from .pipelined_arith import (constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
+from .pipelined_arith import (SumStyle, constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
                               variable_product_terms)
+from .shifts import shift_left_capped
 
 
 def _leading_one(m, value, name: str):
@@ -42,8 +43,9 @@ def _rom(values, index):
 
 
 class OnlineLogSumExp(wiring.Component):
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, sums: SumStyle = SumStyle.SHALLOW):
         self.cfg = cfg
+        self.sums = sums
         self.widths = w = lse_widths(cfg)
         L, P = cfg.logit_bits, cfg.lanes
         super().__init__({
@@ -118,7 +120,8 @@ class OnlineLogSumExp(wiring.Component):
         # u = key * log2(e) with G fraction bits (floor).
         u = []
         for i in range(P):
-            prod, lat = pipelined_sum(m, self._u_terms(self.keys[i]), self._u_width, f"u_prod{i}")
+            prod, lat = pipelined_sum(m, self._u_terms(self.keys[i]), self._u_width, f"u_prod{i}",
+                                       style=self.sums)
             assert lat == self._lat_u
             u.append(prod[w.u_shift:w.u_shift + w.u_bits].as_signed())
         live = [delayed(m, self.mask[i] & (self.keys[i] != cfg.key_neg_inf), self._lat_u, f"live{i}_u")
@@ -145,7 +148,7 @@ class OnlineLogSumExp(wiring.Component):
         mant = []
         for i in range(P):
             total, lat = pipelined_sum(m, self._interp_terms(base[i], drop[i], lo[i]), self._interp_width,
-                                       f"exp_interp{i}")
+                                       f"exp_interp{i}", style=self.sums)
             assert lat == self._lat_interp
             mant.append(total[self._exp_lo:self._exp_lo + w.exp_frac + 1])
 
@@ -202,7 +205,7 @@ class OnlineLogSumExp(wiring.Component):
             keep = live_i & (d_i < w.term_shift_max)
             terms.append((registered(m, Mux(keep, scaled >> d_i[:(w.term_shift_max - 1).bit_length()], 0),
                                      f"term{i}"), 1))
-        beat_sum, lat = pipelined_sum(m, terms, self._beat_width, "beat_sum")
+        beat_sum, lat = pipelined_sum(m, terms, self._beat_width, "beat_sum", style=self.sums)
         assert lat == self._lat_beat
         t_x = t_shift_in + 1 + self._lat_beat
         assert t_x == self._lat_lanes
@@ -218,7 +221,7 @@ class OnlineLogSumExp(wiring.Component):
         shifted = registered(m, Mux(keep, acc[x_way] >> x_rise[:(w.acc_bits - 1).bit_length()], 0), "acc_shifted")
         beat_in = registered(m, beat_sum, "acc_beat")
         new_acc, lat = pipelined_sum(m, [(shifted, 1), (beat_in, 1)], w.acc_bits + 1, "acc_new",
-                                     registered_output=False)
+                                     registered_output=False, style=self.sums)
         assert lat == 1 and w.acc_bits + 1 > 12, "the loop is 3 stages only with a two-stage adder"
         l_valid, l_way = delayed(m, x_valid, 2, "l_valid"), delayed(m, x_way, 2, "l_way")
         with m.If(l_valid):
@@ -235,7 +238,7 @@ class OnlineLogSumExp(wiring.Component):
             keep_p = delayed(m, way_touched[p], t_read - t_diff, f"way_touched{p}_r") & (rise_p < w.acc_bits)
             aligned.append((registered(m, Mux(keep_p, acc[p] >> rise_p[:(w.acc_bits - 1).bit_length()], 0),
                                        f"aligned{p}"), 1))
-        total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total")
+        total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total", style=self.sums)
         assert lat == self._lat_combine
         g_valid = delayed(m, snap, 1 + lat, "g_valid")
         g_e = delayed(m, snap_e, 1 + lat, "g_e")
@@ -248,7 +251,7 @@ class OnlineLogSumExp(wiring.Component):
         top = w.acc_bits - 1
         lshift = Signal(range(w.acc_bits), name="norm_shift")
         m.d.comb += lshift.eq(top - h_n)
-        normal = (h_d << lshift)[:w.acc_bits]
+        normal, _ = shift_left_capped(h_d, lshift, w.acc_bits)     # the msb lands on `top`: nothing is lost
         q = registered(m, normal[top - w.mant_frac:top], "mant_q")
         neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
         k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")
@@ -263,7 +266,8 @@ class OnlineLogSumExp(wiring.Component):
         t_lo = registered(m, q[:self._ln_lo], "ln_lo")
         t_k = registered(m, Mux(gate, k_int, 0), "ln_k")
         t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), registered(m, neg_inf, "ln_neg_inf_t")
-        ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum")
+        ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum",
+                                    style=self.sums)
         assert lat == self._lat_ln
         m.d.comb += [
             self.o_lse.eq(ln_sum >> (self._ln_drop + self._ln_lo)),

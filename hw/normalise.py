@@ -10,15 +10,16 @@ from amaranth.lib.wiring import In, Out
 
 from beamstream.hw.config import SCORE_BITS, SCORE_NEG_INF
 
-from .pipelined_arith import delayed, pipelined_sum, sum_latency
+from .pipelined_arith import SumStyle, delayed, pipelined_sum, sum_latency
 
 SCORE_MAX = (1 << (SCORE_BITS - 1)) - 1
 SUM_BITS = SCORE_BITS + 3   # |key + s - lse| < 3 * 2^31
 
 
 class ScoreNormaliser(wiring.Component):
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, sums: SumStyle = SumStyle.SHALLOW):
         self.cfg = cfg
+        self.sums = sums
         super().__init__({
             "key": In(signed(cfg.logit_bits)), "beam_score": In(signed(SCORE_BITS)), "lse": In(signed(SCORE_BITS)),
             "neg_inf": In(1), "score": Out(signed(SCORE_BITS)),
@@ -31,7 +32,7 @@ class ScoreNormaliser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        raw, lat = pipelined_sum(m, self._terms(), SUM_BITS, "norm_raw")
+        raw, lat = pipelined_sum(m, self._terms(), SUM_BITS, "norm_raw", style=self.sums)
         assert lat == self._lat_sum
         dead = (self.key == self.cfg.key_neg_inf) | (self.beam_score == SCORE_NEG_INF) | self.neg_inf
         dead = delayed(m, dead, lat, "norm_dead")

@@ -4,14 +4,29 @@ A plain wide `a + b` maps to about width/2.5 LUT6 levels on a generic mapping, s
 carry-save (3:2) tree followed by a conditional-sum adder: each chunk is added for carry-in 0 and 1 in one stage,
 and the next stage picks per chunk once the chunk carries are known. The result is the exact sum modulo 2^width,
 so the bit-exact model needs nothing but the plain integer sum.
+
+A second spelling, SumStyle.OPERATOR, writes the same sum as one `+`/`-` expression followed by the same number of
+registers: the same value at the same cycle (once the pipeline has filled after a reset; nothing reads it
+earlier), but a cycle simulator evaluates one machine-word add instead of a
+carry-save tree split into bit ranges (the Verilated `sim` device builds this spelling; synthesis, the report and
+the cocotb tests use SHALLOW; tests/test_sum_styles.py drives both with the same inputs for every sum the core
+has and compares them cycle by cycle).
 """
 from __future__ import annotations
+
+import enum
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
 CHUNK = 12          # carry-propagate chunk: a 12-bit add with carry-in is about 5 LUT6 levels
 CSA_PER_STAGE = 3   # 3:2 compressor levels (about one LUT6 level each) between registers; up to 2 levels
                     # left over ride in front of the first carry-propagate stage
+
+
+class SumStyle(enum.Enum):
+    """How pipelined_sum spells its adders; both give the same value after the same number of cycles."""
+    SHALLOW = "shallow"     # carry-save tree + conditional-sum adder: few LUT levels between registers
+    OPERATOR = "operator"   # one word-level sum, then the registers: fastest to simulate
 
 
 def delayed(m, value, cycles: int, name: str):
@@ -46,14 +61,18 @@ def sum_latency(terms, width: int, *, registered_output: bool = True) -> int:
     return latency + (2 if two_stage else 1) - (0 if registered_output else 1)
 
 
-def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = True):
+def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = True,
+                  style: SumStyle = SumStyle.SHALLOW):
     """Exact sum of `terms` as signed(width); returns (value, latency in cycles).
 
     `terms` is a list of (value, sign) with sign +1 or -1; a value is an Amaranth value (extended by its own
     signedness) or a Python int. The caller guarantees that the true sum fits signed(width). With
     registered_output=False the last stage is left combinational (for a loop that registers it itself), and
-    the latency counts the registers before it.
+    the latency counts the registers before it. `style` picks the spelling (SumStyle); value and latency do not
+    depend on it.
     """
+    if style is SumStyle.OPERATOR:
+        return _operator_sum(m, terms, width, name, registered_output)
     vectors, constant = [], 0
     for i, (term, sign) in enumerate(terms):
         if sign not in (1, -1):
@@ -114,6 +133,30 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     else:
         m.d.comb += result.eq(total)
     assert latency == sum_latency(terms, width, registered_output=registered_output)
+    return result, latency
+
+
+def _operator_sum(m, terms, width: int, name: str, registered_output: bool):
+    """pipelined_sum spelled as a plain sum modulo 2^width, then the latency SHALLOW has, as registers."""
+    total, constant = Const(0, width), 0
+    for i, (term, sign) in enumerate(terms):
+        if sign not in (1, -1):
+            raise ValueError(f"terms[{i}]: sign must be +1 or -1, got {sign!r}")
+        if isinstance(term, int):
+            constant += sign * term
+            continue
+        v = Signal(width, name=f"{name}_t{i}")
+        m.d.comb += v.eq(term)
+        total = (total + v if sign > 0 else total - v)[:width]
+    constant %= 1 << width
+    if constant:
+        total = (total + constant)[:width]
+    latency = sum_latency(terms, width, registered_output=registered_output)
+    value = Signal(signed(width), name=f"{name}_sum")
+    m.d.comb += value.eq(total)
+    value = delayed(m, value, latency, name)
+    result = Signal(signed(width), name=name)
+    m.d.comb += result.eq(value)
     return result, latency
 
 

@@ -11,13 +11,15 @@ from amaranth.lib.wiring import In, Out
 from .axi_lite import ADDR_BITS, AxiLiteRegisters
 from .config import CoreConfig
 from .core import OUTPUT_LAYOUT, Core
+from .pipelined_arith import SumStyle
 
 TOP_NAME = "beamstream_top"
 
 
 class BeamstreamTop(wiring.Component):
-    def __init__(self, cfg: CoreConfig):
+    def __init__(self, cfg: CoreConfig, *, sums: SumStyle = SumStyle.SHALLOW):
         self._cfg = cfg
+        self._sums = sums
         result_bits = OUTPUT_LAYOUT["result"].shape.size
         super().__init__({
             "s_axis_tdata": In(cfg.beat_bits),
@@ -53,7 +55,7 @@ class BeamstreamTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core(self._cfg)
+        m.submodules.core = core = Core(self._cfg, sums=self._sums)
         m.submodules.registers = regs = AxiLiteRegisters(self._cfg)
 
         m.d.comb += [
