@@ -71,17 +71,11 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     the latency counts the registers before it. `style` picks the spelling (SumStyle); value and latency do not
     depend on it.
     """
+    signals, constant = _term_signals(m, terms, width, name)
     if style is SumStyle.OPERATOR:
-        return _operator_sum(m, terms, width, name, registered_output)
-    vectors, constant = [], 0
-    for i, (term, sign) in enumerate(terms):
-        if sign not in (1, -1):
-            raise ValueError(f"terms[{i}]: sign must be +1 or -1, got {sign!r}")
-        if isinstance(term, int):
-            constant += sign * term
-            continue
-        v = Signal(width, name=f"{name}_t{i}")
-        m.d.comb += v.eq(term)
+        return _operator_sum(m, terms, signals, constant, width, name, registered_output)
+    vectors = []
+    for v, sign in signals:
         if sign < 0:
             vectors.append(~v)      # -v == ~v + 1 modulo 2^width
             constant += 1
@@ -136,9 +130,9 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     return result, latency
 
 
-def _operator_sum(m, terms, width: int, name: str, registered_output: bool):
-    """pipelined_sum spelled as a plain sum modulo 2^width, then the latency SHALLOW has, as registers."""
-    total, constant = Const(0, width), 0
+def _term_signals(m, terms, width: int, name: str):
+    """([(width-bit signal, sign)] of the value terms, sum of the integer terms)."""
+    signals, constant = [], 0
     for i, (term, sign) in enumerate(terms):
         if sign not in (1, -1):
             raise ValueError(f"terms[{i}]: sign must be +1 or -1, got {sign!r}")
@@ -147,6 +141,14 @@ def _operator_sum(m, terms, width: int, name: str, registered_output: bool):
             continue
         v = Signal(width, name=f"{name}_t{i}")
         m.d.comb += v.eq(term)
+        signals.append((v, sign))
+    return signals, constant
+
+
+def _operator_sum(m, terms, signals, constant: int, width: int, name: str, registered_output: bool):
+    """pipelined_sum spelled as a plain sum modulo 2^width, then the latency SHALLOW has, as registers."""
+    total = Const(0, width)
+    for v, sign in signals:
         total = (total + v if sign > 0 else total - v)[:width]
     constant %= 1 << width
     if constant:
