@@ -61,8 +61,11 @@ class FloatToFixed(wiring.Component):
             pos_inf.eq(special & (frac == 0) & ~self.i[-1]),
         ]
 
-        # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them.
-        shifted, lost = shift_left_capped(mant, amount, R + O)
+        # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them. A normal mantissa's
+        # top bit is bit mbits, so bits reach past R + O exactly when amount >= O + 2; a subnormal's amount is
+        # F - bias + 4 < O + 2 - mbits, so it never loses bits.
+        shifted = shift_left_capped(mant, amount, R + O)
+        lost = mant[mbits] & (amount >= O + 2)
         w = Signal(O, name="s2_w")
         high = Signal(name="s2_high")
         sign2, neg_inf2, pos_inf2 = Signal(name="s2_sign"), Signal(name="s2_neg_inf"), Signal(name="s2_pos_inf")

@@ -9,16 +9,13 @@ from amaranth.hdl import Cat, Const, Mux, Value
 
 
 def shift_left_capped(value, amount, width: int):
-    """((value << amount) mod 2**width, 1 when a set bit of `value` was shifted to position `width` or above)."""
+    """(value << amount) mod 2**width."""
     v = Value.cast(value).as_unsigned()
     if len(v) > width:
         raise ValueError(f"value is {len(v)} bits, wider than width={width}")
     v = Cat(v, Const(0, width - len(v)))
-    lost = Const(0, 1)
     for i in range(len(amount)):
         step = 1 << i
-        out = v[width - step:] if step < width else v      # the bits this stage pushes past the top
         moved = Cat(Const(0, step), v)[:width] if step < width else Const(0, width)
-        lost = Mux(amount[i], lost | (out != 0), lost)
         v = Mux(amount[i], moved, v)
-    return v, lost
+    return v
