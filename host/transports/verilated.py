@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
