@@ -15,6 +15,7 @@ has and compares them cycle by cycle).
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
@@ -43,7 +44,35 @@ def registered(m, value, name: str):
     return delayed(m, value, 1, name)
 
 
+class Product(NamedTuple):
+    """a * b * 2^scale as one term of pipelined_sum, b a positive int or an unsigned value (then a is unsigned too).
+
+    SHALLOW adds its partial products (b's canonical signed digits for a constant, one gated copy of a per bit of a
+    variable b); OPERATOR multiplies.
+    """
+    a: Value
+    b: object
+    scale: int = 0
+
+    def partial_terms(self, sign: int):
+        if isinstance(self.b, int):
+            return [(self.a << (shift + self.scale), sign * digit) for shift, digit in csd_digits(self.b)]
+        return [(Mux(self.b[i], self.a, 0) << (i + self.scale), sign) for i in range(len(self.b))]
+
+    def value(self):
+        return (self.a * self.b) << self.scale
+
+
+def _partial_terms(terms):
+    """`terms` with every Product replaced by its partial products: what SHALLOW adds and its latency counts."""
+    out = []
+    for term, sign in terms:
+        out.extend(term.partial_terms(sign) if isinstance(term, Product) else [(term, sign)])
+    return out
+
+
 def _vector_count(terms, width: int) -> int:
+    terms = _partial_terms(terms)
     constant = sum(sign * t if isinstance(t, int) else (1 if sign < 0 else 0) for t, sign in terms)
     n = sum(1 for t, _ in terms if not isinstance(t, int))
     return n + (1 if constant % (1 << width) or n == 0 else 0)
@@ -71,9 +100,10 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     the latency counts the registers before it. `style` picks the spelling (SumStyle); value and latency do not
     depend on it.
     """
-    signals, constant = _term_signals(m, terms, width, name)
     if style is SumStyle.OPERATOR:
+        signals, constant = _term_signals(m, terms, width, name)
         return _operator_sum(m, terms, signals, constant, width, name, registered_output)
+    signals, constant = _term_signals(m, _partial_terms(terms), width, name)
     vectors = []
     for v, sign in signals:
         if sign < 0:
@@ -140,7 +170,7 @@ def _term_signals(m, terms, width: int, name: str):
             constant += sign * term
             continue
         v = Signal(width, name=f"{name}_t{i}")
-        m.d.comb += v.eq(term)
+        m.d.comb += v.eq(term.value() if isinstance(term, Product) else term)
         signals.append((v, sign))
     return signals, constant
 
@@ -178,10 +208,11 @@ def csd_digits(constant: int) -> list[tuple[int, int]]:
 
 
 def constant_product_terms(value, constant: int, scale: int = 0):
-    """Terms of value * constant * 2^scale for pipelined_sum (shift-and-add of the CSD digits)."""
-    return [(value << (shift + scale), sign) for shift, sign in csd_digits(constant)]
+    """Terms of value * constant * 2^scale for pipelined_sum (shift-and-add of the CSD digits when SHALLOW)."""
+    csd_digits(constant)        # refuses a constant that is not positive, here rather than at elaboration
+    return [(Product(value, constant, scale), 1)]
 
 
 def variable_product_terms(a, b, sign: int = 1, scale: int = 0):
-    """Terms of sign * a * b * 2^scale for unsigned a and b: one partial product per bit of b."""
-    return [(Mux(b[i], a, 0) << (i + scale), sign) for i in range(len(b))]
+    """Terms of sign * a * b * 2^scale for unsigned a and b (one partial product per bit of b when SHALLOW)."""
+    return [(Product(a, b, scale), sign)]

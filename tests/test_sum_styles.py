@@ -45,6 +45,8 @@ def recorded_sums(cfg):
 def _input_signals(terms):
     found = {}
     for term, _ in terms:
+        if isinstance(term, pipelined_arith.Product):
+            term = term.value()
         if not isinstance(term, int):
             for s in term._rhs_signals():
                 found[id(s)] = s
