@@ -11,6 +11,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .merge import MergeTwo
+from .pipelined_arith import SumStyle
 from .topk_chain import TopKChain, chain_item_layout
 
 
@@ -19,8 +20,9 @@ class BeamTopK(wiring.Component):
 
     row_buffers = TopKChain.row_buffers
 
-    def __init__(self, cfg, tag_bits):
+    def __init__(self, cfg, tag_bits, *, sums: SumStyle = SumStyle.SHALLOW):
         self.cfg = cfg
+        self.sums = sums
         self.tag_bits = tag_bits
         key = signed(cfg.logit_bits)
         # Power-of-two P: the chain keeps the beat number only; the lane number completes the token on the way out.
@@ -79,7 +81,7 @@ class BeamTopK(wiring.Component):
         while len(streams) > 1:
             paired = []
             for a, b in zip(streams[0::2], streams[1::2]):
-                m.submodules[f"merge{n}"] = node = MergeTwo(self.tree_layout)
+                m.submodules[f"merge{n}"] = node = MergeTwo(self.tree_layout, sums=self.sums)
                 n += 1
                 wiring.connect(m, a, node.a)
                 wiring.connect(m, b, node.b)

@@ -92,7 +92,7 @@ class Core(wiring.Component):
         dp.d.comb += [lse.valid.eq(beat_valid), lse.first.eq(aligned.first), lse.last.eq(aligned.last),
                       lse.keys.eq(keys), lse.mask.eq(aligned.mask)]
         tag_layout = data.StructLayout({"beam": cfg.beam_bits, "score": signed(SCORE_BITS), "step_last": 1})
-        dp.submodules.beam_topk = beam_topk = BeamTopK(cfg, tag_layout.size)
+        dp.submodules.beam_topk = beam_topk = BeamTopK(cfg, tag_layout.size, sums=self._sums)
         tag = Signal(tag_layout)
         dp.d.comb += [tag.beam.eq(aligned.beam), tag.score.eq(row_score), tag.step_last.eq(aligned.step_last)]
         dp.d.comb += [beam_topk.valid.eq(beat_valid), beam_topk.last.eq(aligned.last), beam_topk.keys.eq(keys),

@@ -10,6 +10,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipelined_arith import SumStyle
 from .topk_chain import as_ordered, greater_than
 
 
@@ -19,8 +20,9 @@ def rank(item):
 
 
 class MergeTwo(wiring.Component):
-    def __init__(self, item_layout):
+    def __init__(self, item_layout, *, sums: SumStyle = SumStyle.SHALLOW):
         self.item_layout = item_layout
+        self.sums = sums
         super().__init__({
             "a": In(stream.Signature(item_layout)),
             "b": In(stream.Signature(item_layout)),
@@ -37,7 +39,7 @@ class MergeTwo(wiring.Component):
         draining = Signal()                             # the row's k are out: drop the inputs' leftovers
         a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
 
-        pick_a = greater_than(rank(a.p), rank(b.p), or_equal=True)
+        pick_a = greater_than(rank(a.p), rank(b.p), or_equal=True, style=self.sums)
         emit = ~draining & a.valid & b.valid & ~spare_valid
         m.d.comb += [
             a.ready.eq(Mux(draining, ~a_done, emit & pick_a)),

@@ -24,14 +24,19 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipelined_arith import SumStyle
 
-def greater_than(a, b, *, or_equal=False, chunk=3):
+
+def greater_than(a, b, *, or_equal=False, chunk=3, style=SumStyle.SHALLOW):
     """`a > b` (or `>=`) on two unsigned values as a balanced tree of small comparisons.
 
     Written out so the LUT depth is log(width) whatever the surrounding logic: left to itself, the generic
-    comparator sometimes maps to a ripple through the whole width inside large designs.
+    comparator sometimes maps to a ripple through the whole width inside large designs. SumStyle.OPERATOR spells
+    it as the plain operator instead (the same function; one machine compare in a Verilated model).
     """
     a, b = Value.cast(a), Value.cast(b)
+    if style is SumStyle.OPERATOR:
+        return a >= b if or_equal else a > b
     terms = [(a[i:i + chunk] > b[i:i + chunk], a[i:i + chunk] == b[i:i + chunk]) for i in range(0, len(a), chunk)]
     if or_equal:
         terms.insert(0, (Const(1), Const(0)))           # a tie below the lowest bit counts as greater

@@ -1,10 +1,11 @@
 # amaranth: UnusedElaboratable=no
-"""The two spellings of pipelined_sum (hw/pipelined_arith.SumStyle) give the same value at the same cycle.
+"""The two spellings of hw/pipelined_arith.SumStyle give the same values: pipelined sums at the same cycle, and the
+merge nodes' compare.
 
 The Verilated `sim` device builds the core with SumStyle.OPERATOR; synthesis and the cocotb tests use SHALLOW.
 Every pipelined sum the core instantiates (log-sum-exp and normaliser, recorded while elaborating them) is rebuilt
 in both spellings side by side and driven with the same stream of random and extreme input values; the outputs must
-agree on every cycle once the pipeline is full. (A SAT proof with Yosys was tried: the 46-bit carry-save tree of the
+agree on every cycle once the pipeline is full. The compare is checked the same way at the merge's rank width. (A SAT proof with Yosys was tried: the 46-bit carry-save tree of the
 u = key * log2(e) product did not finish in ten minutes.)
 """
 import random
@@ -16,8 +17,11 @@ from amaranth.sim import Simulator
 import beamstream.hw.logsumexp as lse_module
 import beamstream.hw.normalise as norm_module
 from beamstream.hw import pipelined_arith
+from beamstream.hw.beam_topk import BeamTopK
 from beamstream.hw.config import CoreConfig
+from beamstream.hw.merge import rank
 from beamstream.hw.pipelined_arith import SumStyle
+from beamstream.hw.topk_chain import greater_than
 
 CONFIGS = [CoreConfig(), CoreConfig(fmt="bf16", lanes=8, k_max=4, vocab_max=151936),
            CoreConfig(lanes=1, logit_bits=16, frac_bits=8, vocab_max=1024)]
@@ -114,3 +118,41 @@ def test_a_wrong_spelling_is_caught():
             assert_spellings_agree(name, terms, width, registered_output, seed=1)
     finally:
         pipelined_arith._operator_sum = real
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug())
+def test_the_merge_compare_has_the_same_value_in_both_spellings(cfg):
+    from amaranth.hdl import Signal
+
+    width = len(rank(Signal(BeamTopK(cfg, 1).tree_layout)))
+    a, b = Signal(width), Signal(width)
+    m = Module()
+    outs = {}
+    for or_equal in (False, True):
+        for style in SumStyle:
+            outs[or_equal, style] = s = Signal(name=f"gt_{int(or_equal)}_{style.value}")
+            m.d.comb += s.eq(greater_than(a, b, or_equal=or_equal, style=style))
+    rng = random.Random(width)
+    extremes = [0, 1, (1 << width) - 1, 1 << (width - 1), (1 << (width - 1)) - 1]
+    pairs = [(x, y) for x in extremes for y in extremes]
+    for _ in range(3000):
+        x = rng.getrandbits(width)
+        pairs.append((x, x))                                        # equal: only >= is true
+        pairs.append((x, x ^ (1 << rng.randrange(width))))          # one bit apart, anywhere
+        pairs.append((x, rng.getrandbits(width)))
+    errors = []
+
+    async def bench(ctx):
+        for x, y in pairs:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            for or_equal in (False, True):
+                want = x >= y if or_equal else x > y
+                got = {style: ctx.get(outs[or_equal, style]) for style in SumStyle}
+                if any(v != want for v in got.values()):
+                    errors.append((x, y, or_equal, got))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not errors, f"(a, b, or_equal, results) {errors[:3]}"
