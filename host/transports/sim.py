@@ -14,8 +14,8 @@ from .verilated import VerilatedDevice
 class SimTransport(Transport):
     name = "sim"
 
-    def __init__(self, config: CoreConfig | None = None, *, verilog: Path | None = None):
-        self.device = VerilatedDevice(config or CoreConfig(), verilog)
+    def __init__(self, config: CoreConfig | None = None, *, verilog: Path | None = None, library: Path | None = None):
+        self.device = VerilatedDevice(config or CoreConfig(), verilog, library=library)
 
     def read(self, offset: int) -> int:
         return self.device.read(offset)

