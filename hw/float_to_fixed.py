@@ -62,8 +62,8 @@ class FloatToFixed(wiring.Component):
         ]
 
         # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them. A normal mantissa's
-        # top bit is bit mbits, so bits reach past R + O exactly when amount >= O + 2; a subnormal's amount is
-        # F - bias + 4 < O + 2 - mbits, so it never loses bits.
+        # top bit is bit mbits, so bits reach past R + O = O + mbits + 2 exactly when amount >= O + 2. A subnormal's
+        # top bit is at most mbits - 1 and its amount is F - bias + 4 < O + 3 (F < O, bias >= 15): it loses none.
         shifted = shift_left_capped(mant, amount, R + O)
         lost = mant[mbits] & (amount >= O + 2)
         w = Signal(O, name="s2_w")

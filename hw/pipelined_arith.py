@@ -25,9 +25,12 @@ CSA_PER_STAGE = 3   # 3:2 compressor levels (about one LUT6 level each) between 
 
 
 class SumStyle(enum.Enum):
-    """How pipelined_sum spells its adders; both give the same value after the same number of cycles."""
-    SHALLOW = "shallow"     # carry-save tree + conditional-sum adder: few LUT levels between registers
-    OPERATOR = "operator"   # one word-level sum, then the registers: fastest to simulate
+    """How wide arithmetic is spelled: pipelined_sum with its Product terms, and topk_chain.greater_than.
+
+    Both spellings give the same value after the same number of cycles.
+    """
+    SHALLOW = "shallow"     # carry-save trees, partial products, compare trees: few LUT levels between registers
+    OPERATOR = "operator"   # `*`, `+`, `-`, `>`, then the same registers: fastest to simulate
 
 
 def delayed(m, value, cycles: int, name: str):

@@ -32,8 +32,8 @@ def make_step(seed: int = SEED):
 
 def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
     """(logits/s in wall time, logits/s in this process's CPU time, CYCLES of the step) of the `sim` backend on one
-    step (the median of `repeats` steps), after checking it against the hwmodel. On a shared machine the CPU-time rate is what the build can do;
-    the wall-time rate also counts the time other processes held the cores."""
+    step (the median of `repeats` steps), after checking it against the hwmodel. On a shared machine the CPU-time
+    rate is what the build can do; the wall-time rate also counts the time other processes held the cores."""
     from beamstream.backends.driver_backends import SimBackend
 
     backend = SimBackend(cfg)

@@ -52,8 +52,9 @@ PREPASS = True
 YOSYS_SCRIPT = ("read_verilog {src}; hierarchy -top {top}; proc; flatten; opt -full; splitnets -driver; "
                 "opt_clean -purge; write_verilog -noattr {dst}")
 BUILD_TIMEOUT_S = 1800
-# The device simulates the core with its pipelined sums spelled as plain adds (hw/pipelined_arith.SumStyle): same
-# value at the same cycle as the synthesised spelling (tests/test_sum_styles.py), and a 1.5x faster model.
+# The device simulates the core with its pipelined sums, products and merge compares spelled as plain operators
+# (hw/pipelined_arith.SumStyle): same value at the same cycle as the synthesised spelling (tests/test_sum_styles.py),
+# and a 1.8x faster model.
 SUMS = SumStyle.OPERATOR
 
 
