@@ -240,3 +240,28 @@ def test_sample_argument_errors():
                                                                                  "num_return_sequences")]:
         with pytest.raises(ValueError, match=match):
             sample(FN, [1], max_new_tokens=2, **kwargs)
+
+
+def test_sample_min_p_support():
+    # min_p keeps tokens at least min_p times as likely as the likeliest (0.4): 0.2 / 0.4 = 0.5
+    assert set(first_tokens(top_k=0, min_p=0.45)) == {6, 2, 9}
+    assert set(first_tokens(top_k=0, min_p=0.55)) == {6, 2}
+    assert set(first_tokens(top_k=0, min_p=1.0)) == {6}
+
+
+def test_sample_applies_processors_before_the_warpers():
+    """suppress_tokens removes the likeliest token; the others renormalise (transformers' order: processors,
+    then temperature / top_k / top_p)."""
+    freq = first_tokens(top_k=2, suppress_tokens=[6])
+    assert set(freq) == {2, 9}
+    assert freq[2] == pytest.approx(0.3 / 0.5, abs=0.035)
+    g = greedy(FN, [1, 2], max_new_tokens=8, no_repeat_ngram_size=1, repetition_penalty=1.5).sequences
+    assert sample(FN, [1, 2], max_new_tokens=8, top_k=1, seed=0, no_repeat_ngram_size=1,
+                  repetition_penalty=1.5).sequences == g
+    assert len(set(g[0])) == len(g[0])            # no_repeat_ngram_size=1: no token twice
+
+
+def test_sample_scores_are_log_probabilities_of_the_processed_distribution():
+    res = sample(dist_fn, [0], max_new_tokens=1, top_k=0, seed=1, suppress_tokens=[6], num_return_sequences=20)
+    for seq, score in zip(res.sequences, res.scores):
+        assert score == pytest.approx(np.log(PROBS[seq[1]] / 0.6), abs=1e-6)

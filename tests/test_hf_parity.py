@@ -129,3 +129,103 @@ def test_toy_table_model_matches_generate(eos):
         case = f"num_beams={nb} length_penalty={lp} early_stopping={es!r} eos={eos}"
         assert res.sequences == hf_seqs, case
         np.testing.assert_allclose(res.scores, hf_scores, rtol=0, atol=1e-4, err_msg=case)
+
+
+# -- logits processors --------------------------------------------------------------------------------------------
+PROCESSORS = [
+    dict(repetition_penalty=1.3),
+    dict(repetition_penalty=0.7),                       # < 1 raises the scores of seen tokens
+    dict(no_repeat_ngram_size=1),
+    dict(no_repeat_ngram_size=2),
+    dict(no_repeat_ngram_size=3),
+    dict(min_new_tokens=6),
+    dict(min_length=9),
+    dict(bad_words_ids=[[4], [42, 2], [8, 2, 4]]),      # one-token, two-token (ends in EOS), prompt-spanning
+    dict(suppress_tokens=[7, 9, 42]),
+    dict(repetition_penalty=1.2, no_repeat_ngram_size=2, min_new_tokens=4, bad_words_ids=[[4, 42]],
+         suppress_tokens=[9]),
+    dict(repetition_penalty=0.8, no_repeat_ngram_size=3, min_length=7, bad_words_ids=[[7]]),
+]
+
+
+def hf_first(model, prompt, nb, eos, new, **kw):
+    seqs, scores = hf_generate(model, prompt, num_beams=nb, max_new_tokens=new, eos_token_id=eos, **kw)
+    return seqs[0], (scores[0] if scores else None)
+
+
+@pytest.mark.parametrize("num_beams", range(1, 9))
+def test_llama_processors_match_generate(llama, num_beams):
+    """Every processor alone and in combination, EOS present or absent: same tokens, scores within 1e-4."""
+    changed = 0
+    for procs, eos in itertools.product(PROCESSORS, [EOS, None]):
+        want, want_score = hf_first(llama, PROMPT, num_beams, eos, 12, **procs)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=num_beams, max_new_tokens=12, eos_token_id=eos, **procs)
+        case = f"num_beams={num_beams} eos={eos} {procs}"
+        assert res.sequences[0] == want, case
+        if want_score is not None:
+            assert res.scores[0] == pytest.approx(want_score, abs=1e-4), case
+        plain, _ = hf_first(llama, PROMPT, num_beams, eos, 12)
+        changed += plain != want
+        if num_beams == 1:
+            assert beamstream.greedy(llama, PROMPT, max_new_tokens=12, eos_token_id=eos, **procs).sequences[0] == want
+    assert changed >= len(PROCESSORS)          # the processors did change what generate returns
+
+
+def test_processors_come_from_the_generation_config(llama):
+    """generate's rule: the model's generation_config supplies defaults, explicit arguments override."""
+    config = llama.generation_config
+    try:
+        config.no_repeat_ngram_size, config.repetition_penalty = 2, 1.3
+        want, _ = hf_first(llama, PROMPT, 3, EOS, 10)
+        assert beamstream.beam_search(llama, PROMPT, num_beams=3, max_new_tokens=10, eos_token_id=EOS).sequences[0] \
+            == want
+        override, _ = hf_first(llama, PROMPT, 3, EOS, 10, no_repeat_ngram_size=0, repetition_penalty=1.0)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=3, max_new_tokens=10, eos_token_id=EOS,
+                                     no_repeat_ngram_size=0, repetition_penalty=1.0)
+        assert res.sequences[0] == override and override != want
+    finally:
+        config.no_repeat_ngram_size, config.repetition_penalty = None, None
+
+
+FIXED_POINT_STEP = 5.7e-4      # docs/numerics.md §5: a step's score vs float64, beam-score rounding included
+
+
+@pytest.fixture(scope="module", params=["hwmodel", pytest.param("sim", marks=pytest.mark.rtl),
+                                        pytest.param("pynq", marks=pytest.mark.rtl)])
+def fabric(request):
+    """The fabric backends: the bit-exact model, the Verilated RTL, and the PYNQ driver over the stand-in."""
+    from beamstream.backends import get_backend
+    from beamstream.hw.config import CoreConfig
+    if request.param == "hwmodel":
+        yield get_backend("hwmodel")
+        return
+    if request.param == "sim":
+        backend = get_backend("sim")
+        yield backend
+        backend.close()
+        return
+    from beamstream.backends.driver_backends import PynqBackend
+    from beamstream.transports.pynq_standin import PynqStandIn
+    from beamstream.transports.verilated import VerilatedDevice
+    device = VerilatedDevice(CoreConfig())
+    yield PynqBackend(bitstream="bitstreams/pynq-z2/beamstream.bit", pynq=PynqStandIn(CoreConfig(), device=device))
+    device.close()
+
+
+def test_llama_processors_on_fabric_backends(llama, fabric):
+    """The fabric's wider top-K re-ranked after the edits: same tokens as generate, the length-normalised score
+    within the fixed-point bound (a step's bound, times the penalty where it scales a score), and the edited steps
+    and host-pass fallbacks counted."""
+    edited = 0
+    for procs, nb in itertools.product(PROCESSORS, [1, 2, 4]):
+        want, want_score = hf_first(llama, PROMPT, nb, EOS, 10, **procs)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=nb, max_new_tokens=10, eos_token_id=EOS,
+                                     backend=fabric, **procs)
+        case = f"{fabric.name} num_beams={nb} {procs}"
+        assert res.sequences[0] == want, case
+        if want_score is not None:
+            bound = FIXED_POINT_STEP * max(1.0, procs.get("repetition_penalty", 1.0))
+            assert res.scores[0] == pytest.approx(want_score, abs=bound), case
+        assert 0 <= res.extra["fallback_steps"] <= res.extra["edited_steps"] <= res.steps
+        edited += res.extra["edited_steps"]
+    assert edited > 0

@@ -83,9 +83,9 @@ class HFCausalLM:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._position_ids = "position_ids" in params
         self._logits_to_keep = "logits_to_keep" in params
-        gen = getattr(model, "generation_config", None)
-        eos = getattr(gen, "eos_token_id", None)
-        self.eos_token_id = eos
+        # generate's defaults (processors, sampling, stopping): the decoders read it, explicit arguments win
+        self.generation_config = getattr(model, "generation_config", None)
+        self.eos_token_id = getattr(self.generation_config, "eos_token_id", None)
         out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         self.vocab_size = int(out.weight.shape[0]) if out is not None and hasattr(out, "weight") else None
 
