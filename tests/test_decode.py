@@ -265,3 +265,33 @@ def test_sample_scores_are_log_probabilities_of_the_processed_distribution():
     res = sample(dist_fn, [0], max_new_tokens=1, top_k=0, seed=1, suppress_tokens=[6], num_return_sequences=20)
     for seq, score in zip(res.sequences, res.scores):
         assert score == pytest.approx(np.log(PROBS[seq[1]] / 0.6), abs=1e-6)
+
+
+# -- batches of prompts -------------------------------------------------------------------------------------------
+class CountingFn:
+    """FN, counting model calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, prefixes):
+        self.calls.append(len(prefixes))
+        return FN(prefixes)
+
+
+@pytest.mark.parametrize("decode,kwargs", [
+    (beam_search, dict(num_beams=3, eos_token_id=[7, 8], num_return_sequences=2)),
+    (beam_search, dict(num_beams=4, no_repeat_ngram_size=2, repetition_penalty=1.4, min_new_tokens=3,
+                       eos_token_id=7)),
+    (greedy, dict(eos_token_id=7, repetition_penalty=1.3)),
+    (sample, dict(seed=5, num_return_sequences=3, top_k=10, eos_token_id=7)),
+])
+def test_a_batch_equals_each_prompt_alone_with_one_model_call_per_step(decode, kwargs):
+    prompts = [[1, 2], [3], [4, 5, 6, 9], [3]]
+    fn = CountingFn()
+    batch = decode(fn, prompts, max_new_tokens=9, **kwargs)
+    alone = [decode(FN, p, max_new_tokens=9, **kwargs) for p in prompts]
+    assert [r.sequences for r in batch] == [r.sequences for r in alone]
+    assert [r.scores for r in batch] == [r.scores for r in alone]
+    longest = max(len(s) - len(p) for r, p in zip(batch, prompts) for s in r.sequences)
+    assert len(fn.calls) <= longest and fn.calls[0] == len(prompts)    # one call per step for the whole batch

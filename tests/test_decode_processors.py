@@ -190,3 +190,32 @@ def test_token_ids_outside_the_vocabulary_are_refused():
         beam_search(fn, [1], num_beams=2, max_new_tokens=3, bad_words_ids=[[60]])
     with pytest.raises(ValueError, match="outside the model's vocabulary"):
         beam_search(fn, [1], num_beams=2, max_new_tokens=3, suppress_tokens=[50])
+
+
+# -- stop strings: transformers' StopStringCriteria examples --------------------------------------------------------
+class PieceTokenizer:
+    """Token i is the string PIECES[i]; "abcdef" (the prefix transformers decodes before a token) is token 0."""
+    PIECES = ["abcdef", "st", "op", "stop", "opera", "sto", "pper", "las", "topper", "s", "to", "pped", "at", "tion"]
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [self.PIECES.index(text)]}
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.PIECES[i] for i in ids] if isinstance(ids, list) else self.PIECES[ids]
+
+    def convert_tokens_to_string(self, tokens):
+        return "".join(tokens)
+
+
+@pytest.mark.parametrize("pieces,hit", [
+    (["st", "op"], True), (["stop"], True), (["st", "opera"], True), (["sto", "pper"], True),
+    (["las", "topper"], True), (["s", "to", "pped"], True),
+    (["stop", "at"], False), (["st", "op", "at"], False), (["st", "opera", "tion"], False),
+])
+def test_stop_string_must_overlap_the_last_token(pieces, hit):
+    from beamstream.decode.stopping import Stopping
+    tok = PieceTokenizer()
+    stop = Stopping((), 10, stop_strings=["stop"], tokenizer=tok)
+    seq = [tok.PIECES.index(p) for p in pieces]
+    assert stop.completes(seq) is hit
+    assert stop.hit(seq[-1], 1, lambda: seq) is hit

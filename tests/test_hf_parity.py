@@ -229,3 +229,77 @@ def test_llama_processors_on_fabric_backends(llama, fabric):
         assert 0 <= res.extra["fallback_steps"] <= res.extra["edited_steps"] <= res.steps
         edited += res.extra["edited_steps"]
     assert edited > 0
+
+
+# -- batches ------------------------------------------------------------------------------------------------------
+BATCH = [PROMPT, [9, 4], [3, 60, 61, 62, 63, 11, 12], [9, 4]]
+
+
+@pytest.mark.parametrize("num_beams,procs", [(1, {}), (4, {}), (3, dict(no_repeat_ngram_size=2,
+                                                                         repetition_penalty=1.2))])
+def test_llama_batch_is_one_padded_forward_per_step_and_equals_each_alone(llama, num_beams, procs):
+    """Left padding, attention mask and positions: each prompt's result equals generate on that prompt alone."""
+    shapes = []
+    handle = llama.model.embed_tokens.register_forward_hook(lambda mod, args, out: shapes.append(tuple(args[0].shape)))
+    try:
+        results = beamstream.beam_search(llama, BATCH, num_beams=num_beams, max_new_tokens=9, eos_token_id=EOS,
+                                         **procs)
+    finally:
+        handle.remove()
+    assert shapes[0] == (len(BATCH), max(map(len, BATCH)))            # one forward for the whole batch
+    assert all(s[1] == 1 for s in shapes[1:]) and len(shapes) <= 9
+    for prompt, res in zip(BATCH, results):
+        want, want_score = hf_first(llama, prompt, num_beams, EOS, 9, **procs)
+        assert res.sequences[0] == want, prompt
+        if want_score is not None:
+            assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+# -- the real small Llama: SmolLM2-135M-Instruct through transformers (loaded once per test session) ----------------
+@pytest.fixture(scope="session")
+def smollm2():
+    from beamstream.models import load_pretrained
+    model, tokenizer = load_pretrained()
+    if not isinstance(model, transformers.PreTrainedModel):
+        pytest.skip("load_pretrained() no longer returns a transformers model")
+    return model, tokenizer
+
+
+def test_smollm2_batch_with_processors_matches_generate(smollm2):
+    """Two prompts of different lengths in one batch, 4 beams, the bench's processors (no_repeat_ngram_size=3,
+    repetition_penalty=1.2): each equals generate on that prompt, scores within 1e-4."""
+    model, tok = smollm2
+    prompts = [tok("The capital of France is")["input_ids"], tok("def fibonacci(n):")["input_ids"]]
+    procs = dict(no_repeat_ngram_size=3, repetition_penalty=1.2)
+    results = beamstream.beam_search(model, prompts, num_beams=4, max_new_tokens=12, **procs)
+    for prompt, res in zip(prompts, results):
+        want, want_score = hf_first(model, prompt, 4, model.generation_config.eos_token_id, 12, **procs)
+        assert res.sequences[0] == want
+        assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+def test_smollm2_greedy_stop_strings_and_min_new_tokens_match_generate(smollm2):
+    model, tok = smollm2
+    prompt = tok("List three colours:")["input_ids"]
+    eos = model.generation_config.eos_token_id
+    kw = dict(min_new_tokens=3, bad_words_ids=[tok(" red", add_special_tokens=False)["input_ids"]])
+    free, _ = hf_first(model, prompt, 1, eos, 16, **kw)
+    stop = tok.decode(free[len(prompt) + 4:len(prompt) + 6])      # a string the free run produces mid-way
+    want, _ = hf_first(model, prompt, 1, eos, 16, stop_strings=[stop], tokenizer=tok, **kw)
+    res = beamstream.greedy(model, prompt, max_new_tokens=16, stop_strings=[stop], tokenizer=tok, **kw)
+    assert res.sequences[0] == want and len(want) < len(free)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_llama_max_time_zero_stops_after_one_token_as_generate(llama, num_beams):
+    want, want_score = hf_first(llama, PROMPT, num_beams, None, 10, max_time=0.0)
+    res = beamstream.beam_search(llama, PROMPT, num_beams=num_beams, max_new_tokens=10, eos_token_id=None,
+                                 max_time=0.0)
+    assert res.sequences[0] == want and len(want) == len(PROMPT) + 1
+    if want_score is not None:
+        assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+def test_stop_strings_need_the_tokenizer(llama):
+    with pytest.raises(ValueError, match="tokenizer"):
+        beamstream.beam_search(llama, PROMPT, num_beams=2, max_new_tokens=3, stop_strings=["x"])

@@ -59,7 +59,8 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
     Arguments left None take the model's generation_config (HF models), else transformers' defaults: top_k=50,
     top_p=1.0, temperature=1.0, no min_p. top_k=0 keeps the whole vocabulary (k = V per step: a hardware backend
     with a smaller max_k refuses). seed: int for reproducible draws (None: fresh entropy). Sequences come in draw
-    order, not sorted.
+    order, not sorted. In a batch every prompt draws from its own generator seeded with `seed`, so each result
+    equals sampling that prompt alone.
     """
     adapter, prompts, batch, be = setup(model, input_ids, backend)
     top_k = check_int("top_k", from_config(adapter, "top_k", top_k, 50), 0)
@@ -84,7 +85,6 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
     max_k = getattr(be, "max_k", None)
     if max_k is not None and top_k > max_k:
         raise ValueError(f"top_k={top_k} exceeds backend {backend_name(be)!r}'s largest k ({max_k})")
-    rng = np.random.default_rng(seed)
     warp = _Warp(temperature, top_p, min_p)
 
     def make_state(prompt, vocab):
@@ -93,7 +93,9 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
         if max_k is not None and k > max_k:
             raise ValueError(f"sampling needs k={k} per step (top_k={top_k or 'all'}), but backend "
                              f"{backend_name(be)!r} takes at most {max_k}: pass a smaller top_k")
-        return _Sampler(prompt, num_return_sequences, k, warp, stop, rng, EditedSteps(be, procs))
+        # each prompt draws from its own generator seeded with `seed`: the same draws as decoding it alone
+        return _Sampler(prompt, num_return_sequences, k, warp, stop, np.random.default_rng(seed),
+                        EditedSteps(be, procs))
 
     results = run_batch(adapter, prompts, make_state)
     return results if batch else results[0]
