@@ -295,3 +295,29 @@ def test_a_batch_equals_each_prompt_alone_with_one_model_call_per_step(decode, k
     assert [r.scores for r in batch] == [r.scores for r in alone]
     longest = max(len(s) - len(p) for r, p in zip(batch, prompts) for s in r.sequences)
     assert len(fn.calls) <= longest and fn.calls[0] == len(prompts)    # one call per step for the whole batch
+
+
+# -- generate: the mode as transformers picks it --------------------------------------------------------------------
+def test_generate_picks_the_mode_and_says_why():
+    g = beamstream.generate(FN, [1, 2], max_new_tokens=5)
+    assert g.sequences == greedy(FN, [1, 2], max_new_tokens=5).sequences and g.extra["mode"] == "greedy"
+    b = beamstream.generate(FN, [1, 2], max_new_tokens=5, num_beams=3, length_penalty=0.5)
+    assert b.sequences == beam_search(FN, [1, 2], max_new_tokens=5, num_beams=3, length_penalty=0.5).sequences
+    assert b.extra["mode"] == "beam_search" and "num_beams=3 (argument)" in b.extra["mode_reason"]
+    s = beamstream.generate(FN, [1, 2], max_new_tokens=5, do_sample=True, seed=3, top_k=5)
+    assert s.sequences == sample(FN, [1, 2], max_new_tokens=5, seed=3, top_k=5).sequences
+    assert s.extra["mode"] == "sample" and "do_sample=True (argument)" in s.extra["mode_reason"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(top_k=5), "top_k"),
+    (dict(num_beams=2, temperature=0.5), "temperature"),
+    (dict(do_sample=True, length_penalty=2.0), "length_penalty"),
+    (dict(do_sample=True, num_beams=2), "beam sampling"),
+    (dict(num_return_sequences=2), "num_return_sequences"),
+    (dict(num_beams=0), "num_beams"),
+    (dict(typo=1), "unknown"),
+])
+def test_generate_refuses_arguments_of_another_mode(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        beamstream.generate(FN, [1, 2], max_new_tokens=5, **kwargs)

@@ -195,7 +195,8 @@ def test_token_ids_outside_the_vocabulary_are_refused():
 # -- stop strings: transformers' StopStringCriteria examples --------------------------------------------------------
 class PieceTokenizer:
     """Token i is the string PIECES[i]; "abcdef" (the prefix transformers decodes before a token) is token 0."""
-    PIECES = ["abcdef", "st", "op", "stop", "opera", "sto", "pper", "las", "topper", "s", "to", "pped", "at", "tion"]
+    PIECES = ["abcdef", "st", "op", "stop", "opera", "sto", "pper", "las", "topper", "s", "to", "pped", "at", "tion",
+              " stops", "x"]
 
     def __call__(self, text, add_special_tokens=False):
         return {"input_ids": [self.PIECES.index(text)]}
@@ -210,6 +211,7 @@ class PieceTokenizer:
 @pytest.mark.parametrize("pieces,hit", [
     (["st", "op"], True), (["stop"], True), (["st", "opera"], True), (["sto", "pper"], True),
     (["las", "topper"], True), (["s", "to", "pped"], True),
+    (["x", " stops"], True), (["st", "op", "x"], False),
     (["stop", "at"], False), (["st", "op", "at"], False), (["st", "opera", "tion"], False),
 ])
 def test_stop_string_must_overlap_the_last_token(pieces, hit):

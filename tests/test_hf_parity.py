@@ -285,9 +285,10 @@ def test_smollm2_greedy_stop_strings_and_min_new_tokens_match_generate(smollm2):
     kw = dict(min_new_tokens=3, bad_words_ids=[tok(" red", add_special_tokens=False)["input_ids"]])
     free, _ = hf_first(model, prompt, 1, eos, 16, **kw)
     stop = tok.decode(free[len(prompt) + 4:len(prompt) + 6])      # a string the free run produces mid-way
-    want, _ = hf_first(model, prompt, 1, eos, 16, stop_strings=[stop], tokenizer=tok, **kw)
-    res = beamstream.greedy(model, prompt, max_new_tokens=16, stop_strings=[stop], tokenizer=tok, **kw)
-    assert res.sequences[0] == want and len(want) < len(free)
+    for text in (stop, stop[:-1]):                                 # ending at a token's end, and inside it
+        want, _ = hf_first(model, prompt, 1, eos, 16, stop_strings=[text], tokenizer=tok, **kw)
+        res = beamstream.greedy(model, prompt, max_new_tokens=16, stop_strings=[text], tokenizer=tok, **kw)
+        assert res.sequences[0] == want and len(want) < len(free), repr(text)
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])

@@ -3,8 +3,8 @@
 - max_new_tokens: the sequence has that many new tokens (MaxLengthCriteria with max_length = prompt + new).
 - EOS: the last token is one of the EOS ids (several allowed).
 - stop_strings (StopStringCriteria): the last token completes one of the strings, i.e. the string occurs in the
-  text of the sequence's tokens and overlaps the last token, starting no later than the last token's first
-  character ("st" + "opera" completes "stop", "stop" + "at" does not). A token's text is what the tokenizer makes
+  text of the sequence's tokens and ends inside the last token ("st" + "opera" and " four" complete "stop" and
+  "four"; "stop" + "at" does not: the string ended before the last token). A token's text is what the tokenizer makes
   of it after a fixed prefix (transformers' clean_tokenizer_vocab trick, which keeps a token's leading space).
 - max_time: seconds since the decode call began; once exceeded every sequence counts as finished at its next
   token (transformers' MaxTimeCriteria, checked after each step).
@@ -62,9 +62,9 @@ class Stopping:
             before += len(piece)
         text = "".join(reversed(parts))
         start_last = len(text) - len(last)
-        for s in self.strings:
-            for p in range(max(0, start_last - len(s) + 1), start_last + 1):
-                if p + len(s) <= len(text) and text.startswith(s, p):
+        for s in self.strings:            # an occurrence ending after the last token's first character
+            for p in range(max(0, start_last - len(s) + 1), len(text) - len(s) + 1):
+                if text.startswith(s, p):
                     return True
         return False
 
