@@ -81,7 +81,7 @@ def make_plan(*, quick: bool, full: bool, beams: int, vocabs: list[int], k: int)
 
 # ---- cache keys -------------------------------------------------------------------------------------------
 
-def _files_digest(paths) -> str:
+def files_digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
         h.update(p.name.encode())
@@ -89,21 +89,21 @@ def _files_digest(paths) -> str:
     return h.hexdigest()[:16]
 
 
-def _package_dir(module) -> Path:
+def package_dir(module) -> Path:
     """The installed package's own folder (found from the module, not from a checkout's layout)."""
     return Path(module.__file__).resolve().parent
 
 
 def flow_digest() -> str:
-    return _files_digest([Path(yosys.__file__)])
+    return files_digest([Path(yosys.__file__)])
 
 
 def sim_digest() -> str:
     """The simulator side of cycle counts: driver, backend and our own measuring code."""
-    sim_dir = _package_dir(beamstream.sim)
+    sim_dir = package_dir(beamstream.sim)
     files = [p for p in sim_dir.rglob("*") if p.is_file() and p.suffix in {".py", ".cpp", ".h"}]
-    files += list(_package_dir(beamstream.backends).glob("*.py")) + [Path(cycles.__file__)]
-    return _files_digest(files)
+    files += list(package_dir(beamstream.backends).glob("*.py")) + [Path(cycles.__file__)]
+    return files_digest(files)
 
 
 # ---- work done on the workers --------------------------------------------------------------------------------
