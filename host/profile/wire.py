@@ -1,12 +1,13 @@
 """What each wire format costs in answers: does the fabric's decode of a prompt equal the float decode?
 
 For one prompt the float decode (`numpy` backend, float64 step on the model's float32 logits) is run once and
-every session call is recorded with its logits. Each wire format's decode then runs on `hwmodel` (the core's
-bit-exact model, logits rounded to that format on the wire) against a replaying session: while it makes the same
-calls as the float decode it gets the recorded logits (the model is deterministic, so they are the logits it
-would compute); at its first different call a real session is started and brought to the same state by
-repeating this decode's own calls, and the decode goes on with the model. So a format whose decode never leaves
-the float decode's path costs no forward pass. The best sequence is compared token for token.
+the logits of every row it asked the model for are recorded by the row's prefix. Each wire format's decode then
+runs on `hwmodel` (the core's bit-exact model, logits rounded to that format on the wire) against a replaying
+session: while every row it asks for has a prefix the float decode asked for at the same step, it gets those
+rows' recorded logits (a row's logits depend only on its prefix; beams that come in another order are only
+permuted); at its first new prefix a real session is started and brought to the same state by repeating this
+decode's own calls, and the decode goes on with the model. So a format whose decode never leaves the float
+decode's beams costs no forward pass. The best sequence is compared token for token.
 """
 from __future__ import annotations
 
@@ -26,25 +27,32 @@ class _Recording:
         self.vocab_size = getattr(model, "vocab_size", None)
         self.eos_token_id = getattr(model, "eos_token_id", None)
         self.start_logits = None
-        self.calls: list[tuple[tuple, np.ndarray]] = []
+        self.steps: list[tuple[dict, np.ndarray]] = []   # per advance: {row prefix: row index}, logits
 
     def session(self):
         return _RecordingSession(self, self.model.session())
 
 
+def _extend(prefixes: list[tuple], parents, tokens) -> list[tuple]:
+    return [prefixes[int(p)] + (int(t),) for p, t in zip(parents, tokens)]
+
+
 class _RecordingSession:
     def __init__(self, rec: _Recording, session):
         self.rec, self.session = rec, session
+        self.prefixes: list[tuple] = []
 
     def start(self, prompt):
         logits = self.session.start(prompt)
+        self.prefixes = [()]
         self.rec.start_logits = np.array(logits, copy=True)   # the runtime may hand out a buffer it reuses
         return logits
 
     def advance(self, parents, tokens):
         logits = self.session.advance(parents, tokens)
-        self.rec.calls.append(((tuple(int(p) for p in parents), tuple(int(t) for t in tokens)),
-                               np.array(logits, copy=True)))
+        self.prefixes = _extend(self.prefixes, parents, tokens)
+        rows = {prefix: i for i, prefix in enumerate(self.prefixes)}
+        self.rec.steps.append((rows, np.array(logits, copy=True)))
         return logits
 
 
@@ -64,25 +72,28 @@ class _ReplaySession:
     def __init__(self, replay: _Replay):
         self.replay = replay
         self.prompt = None
+        self.prefixes: list[tuple] = []
         self.history: list[tuple] = []
         self.live = None
 
     def start(self, prompt):
         self.prompt = list(prompt)
+        self.prefixes = [()]
         return self.replay.rec.start_logits
 
     def advance(self, parents, tokens):
-        call = (tuple(int(p) for p in parents), tuple(int(t) for t in tokens))
-        recorded = self.replay.rec.calls
+        recorded = self.replay.rec.steps
         i = len(self.history)
-        self.history.append(call)
-        if self.live is None and i < len(recorded) and recorded[i][0] == call:
-            return recorded[i][1]
-        if self.live is None:                   # left the float decode's path: the model takes over
+        self.history.append((list(parents), list(tokens)))
+        self.prefixes = _extend(self.prefixes, parents, tokens)
+        if self.live is None and i < len(recorded) and all(p in recorded[i][0] for p in self.prefixes):
+            rows, logits = recorded[i]
+            return logits[[rows[p] for p in self.prefixes]]
+        if self.live is None:                   # a prefix the float decode never asked for: the model takes over
             self.live = self.replay.model.session()
             self.live.start(self.prompt)
             for p, t in self.history[:-1]:
-                self.live.advance(list(p), list(t))
+                self.live.advance(p, t)
                 self.replay.forwards += 1
         self.replay.forwards += 1
         return self.live.advance(parents, tokens)
