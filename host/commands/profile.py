@@ -21,7 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--beams", default=None, help="beam counts (default 1,4,8)")
     parser.add_argument("--contexts", default=None, help="context lengths in tokens (default 16,64,256,1024)")
     parser.add_argument("--tokens", type=int, default=None, help="tokens per timed decode (default 6)")
-    parser.add_argument("--prompts", type=int, default=None, help="prompts for the wire-format comparison (default all 55)")
+    parser.add_argument("--prompts", type=int, default=None,
+                        help="prompts for the wire-format comparison (default all 55)")
     parser.add_argument("--no-answers", action="store_true", help="skip the wire-format comparison")
     parser.add_argument("--backend", default="numpy", help="backend of the timed step (numpy; pynq on a board)")
     parser.add_argument("--report", default=None,

@@ -131,7 +131,8 @@ def has_dask() -> bool:
 
 def connect(scheduler: str | None, workers: int, timeout: str = "30s"):
     """(client, cluster or None): the cluster at `scheduler` (given up after `timeout`), else a LocalCluster of
-    `workers` processes with one thread each, bound to the loopback interface and without dashboards."""
+    `workers` processes with one thread each, everything bound to the loopback interface (the scheduler's HTTP
+    routes on a free port, so two runs on one machine do not compete for 8787)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -141,7 +142,7 @@ def connect(scheduler: str | None, workers: int, timeout: str = "30s"):
             raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
                                f"`dask scheduler` and workers with `dask worker {scheduler}`") from exc
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, worker_dashboard_address=None)
+                           dashboard_address="127.0.0.1:0", worker_dashboard_address=None)
     return Client(cluster), cluster
 
 
@@ -172,22 +173,23 @@ def run_points(points: list[Point], cache: Cache, *, scheduler: str | None = Non
         bar.set_postfix_str(f"{p.label} {out.get('status')}", refresh=False)
         bar.update()
 
-    def args_of(p):
-        return p.fn, p.args, {t: tools.get(t) for t in p.tools}, str(cache.folder.resolve()), p.key
+    def args_of(p, shared: bool):
+        # A worker writes the shared cache itself; in this process the client's write is the only one needed.
+        return p.fn, p.args, {t: tools.get(t) for t in p.tools}, str(cache.folder.resolve()) if shared else None, p.key
 
     try:
         if not todo:
             pass
         elif scheduler is None and (workers <= 1 or not has_dask()):
             for p in todo:
-                done(p, run_point(*args_of(p)))
+                done(p, run_point(*args_of(p, shared=False)))
         else:
             from distributed import as_completed
 
             client, cluster = connect(scheduler, workers)
             try:
                 # pure=False: a point is work with side effects (the cache), run it even when its args repeat
-                futures = {client.submit(run_point, *args_of(p), key=f"{desc}-{p.key}", pure=False): p
+                futures = {client.submit(run_point, *args_of(p, shared=True), key=f"{desc}-{p.key}", pure=False): p
                            for p in todo}
                 for fut in as_completed(futures):
                     p = futures[fut]
