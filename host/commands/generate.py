@@ -1,8 +1,9 @@
-"""`beamstream generate "PROMPT"`: decode a prompt with the embedded default model (or --model DIR).
+"""`beamstream generate "PROMPT"`: decode a prompt with the embedded default model (or --model FILE.gguf / DIR).
 
 Beam search by default (num_beams=4); --greedy or --sample switch the decoder. The prompt is used as plain text
 (a completion); --chat wraps it in the tokenizer's chat template as a user turn instead. Prints each decoded text
-with its score, then the backend that ran. Loading messages go to stderr. torch runs on --threads (default 1).
+with its score, then the backend that ran. Loading messages go to stderr. The model runs on --threads (default 1).
+The default model and GGUF files run on the NumPy runtime (no torch import); a folder runs through transformers.
 """
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ def add_arguments(parser):
     from ..backends import backend_names
 
     parser.add_argument("prompt", help="text to continue")
-    parser.add_argument("--model", metavar="DIR", default=None,
-                        help="local folder of a Hugging Face causal LM (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--model", metavar="FILE.gguf|DIR", default=None,
+                        help="a Llama GGUF file (NumPy runtime) or a local folder of a Hugging Face causal LM "
+                             "(transformers) (default: the embedded SmolLM2-135M-Instruct on the NumPy runtime)")
+    parser.add_argument("--weights", choices=("float32", "float16"), default=None,
+                        help="NumPy runtime weights: float32 (fast, default on 64-bit) or float16 (half the memory, "
+                             "default on 32-bit)")
     parser.add_argument("--backend", default="numpy", metavar="NAME",
                         help=f"backend that runs each step: {', '.join(backend_names())} (default numpy)")
     parser.add_argument("--num-beams", type=int, default=4, help="beams (default 4)")
@@ -44,14 +49,15 @@ def add_arguments(parser):
     parser.add_argument("--temperature", type=float, default=1.0, help="with --sample: temperature (default 1.0)")
     parser.add_argument("--seed", type=int, default=None, help="with --sample: seed for reproducible draws")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for the model (default 1: a decode step's matmuls are small, and on a "
-                             "busy machine torch's OpenMP threads stall each other badly)")
+                        help="torch / OpenBLAS threads for the model (default 1: a decode step's matmuls are small, "
+                             "and on a busy machine their threads stall each other badly)")
 
 
 def run(args):
     from .. import beam_search, greedy, sample
     from ..backends import get_backend
-    from ..models import DEFAULT_NAME, HFCausalLM, load_pretrained
+    from ..models import DEFAULT_NAME, HFCausalLM, as_model, is_hf_model, load_pretrained
+    from ..models.blas_threads import set_blas_threads
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -61,11 +67,9 @@ def run(args):
     backend = get_backend(args.backend)          # an unknown name fails here, before the model loads
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    set_blas_threads(args.threads)
     t0 = time.perf_counter()
-    model, tokenizer = load_pretrained(args.model, log=log)
+    model, tokenizer = load_pretrained(args.model, weights=args.weights, log=log)
     log(f"beamstream: model loaded in {time.perf_counter() - t0:.1f} s")
     if args.chat:
         if getattr(tokenizer, "chat_template", None) is None:
@@ -77,7 +81,13 @@ def run(args):
     else:
         ids = tokenizer(args.prompt)["input_ids"]
     ids = [int(t) for t in ids]
-    lm = HFCausalLM(model)
+    if is_hf_model(model):                       # only a folder brings torch in
+        import torch
+
+        torch.set_num_threads(args.threads)
+        lm = HFCausalLM(model)
+    else:
+        lm = as_model(model)
 
     t0 = time.perf_counter()
     if args.greedy:
