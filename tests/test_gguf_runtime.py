@@ -226,7 +226,7 @@ def test_float16_widening_is_exact():
     from beamstream.models.llama_numpy import _Buffers
 
     every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
-    finite = every[np.isfinite(every)].reshape(-1, 7)       # 63488 values incl. zeros, subnormals, +-65504
+    finite = every[np.isfinite(every)].reshape(-1, 16)      # 63488 values incl. zeros, subnormals, +-65504
     wide = LlamaModel._wide(_Buffers(), "w", finite)
     assert wide.dtype == np.float32
     assert np.array_equal(wide.view(np.uint32), finite.astype(np.float32).view(np.uint32))
