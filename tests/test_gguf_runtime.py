@@ -219,3 +219,14 @@ def test_profiler_sees_every_phase(tmp_path):
     assert np.array_equal(session.advance([0, 0], [4, 5]), plain.advance([0, 0], [4, 5]))
     assert set(rec.names) == set(PHASES) and rec.names.count("cache_reorder") == 1
     assert model.kv_bytes_per_row_token == 2 * 2 * 2 * 8 * 4          # layers * (k, v) * kv heads * head_dim * 4
+
+
+def test_float16_widening_is_exact():
+    """The bit-level float16 -> float32 widening equals NumPy's cast on every finite float16 value."""
+    from beamstream.models.llama_numpy import _Buffers
+
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)].reshape(-1, 16)      # 63488 values incl. zeros, subnormals, +-65504
+    wide = LlamaModel._wide(_Buffers(), "w", finite)
+    assert wide.dtype == np.float32
+    assert np.array_equal(wide.view(np.uint32), finite.astype(np.float32).view(np.uint32))

@@ -160,11 +160,21 @@ class GGUFFile:
         return np.ascontiguousarray(data, dtype=np.float32).reshape(out_shape)
 
 
-def supported_types() -> set[int]:
-    """ggml types the `gguf` package dequantises in NumPy."""
-    from gguf import GGMLQuantizationType, quants
+_SUPPORTED: set[int] = set()
 
-    return {int(GGMLQuantizationType.F32), int(GGMLQuantizationType.F16)} | {int(t) for t in quants._type_traits}
+
+def supported_types() -> set[int]:
+    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block)."""
+    if not _SUPPORTED:
+        from gguf import GGML_QUANT_SIZES, quants
+
+        for qtype, (_, type_size) in GGML_QUANT_SIZES.items():
+            try:
+                quants.dequantize(np.zeros((1, type_size), dtype=np.uint8), qtype)
+            except (NotImplementedError, ValueError, KeyError):
+                continue
+            _SUPPORTED.add(int(qtype))
+    return _SUPPORTED
 
 
 def check_supported(info: TensorInfo, path) -> None:

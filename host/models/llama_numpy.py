@@ -22,7 +22,8 @@ from .gguf_file import GGUFError, GGUFFile, check_supported
 
 PHASES = ("embedding", "attn_proj", "attn_scores", "attn_weighted_sum", "mlp", "head", "cache_reorder")
 WEIGHT_FORMS = ("float32", "float16")
-_HEAD_BLOCK = 4096          # vocabulary columns widened at a time for float16 weights
+_HEAD_BLOCK = 2048          # vocabulary columns widened at a time for float16 weights
+_F16_REBIAS = np.float32(2.0 ** 112)   # 2 ** (float32 exponent bias - float16 exponent bias)
 _LOAD_ROWS = 8192           # rows dequantised at a time while loading (bounds the dequantiser's temporaries)
 _NO_PROFILE = contextlib.nullcontext()
 
@@ -143,8 +144,10 @@ class LlamaWeights:
         v, d = cfg.vocab_size, cfg.dim
         head_name = "output.weight" if "output.weight" in g.tensors else "token_embd.weight"
         self.tied = head_name == "token_embd.weight"
-        # the head [dim, V] transposed; with tied weights the embedding rows are read from its columns
-        self.head = self._rows_transposed(g, head_name, (v, d), dtype)
+        # the head: float32 as [dim, V] (one contiguous x @ W); float16 as [V, dim], whose row blocks are contiguous
+        # for widening a block at a time. With tied weights the embedding rows are read from it.
+        self.head_by_rows = dtype == np.float16
+        self.head = (self._rows if self.head_by_rows else self._rows_transposed)(g, head_name, (v, d), dtype)
         self.embed = None if self.tied else self._rows(g, "token_embd.weight", (v, d), dtype)
         self.norm = read("output_norm.weight", (d,))
         self.layers = []
@@ -248,7 +251,7 @@ class LlamaModel:
             x = buf.get("x", (n, cfg.dim))
             flat = tokens.reshape(n)
             if w.tied:
-                np.copyto(x, w.head[:, flat].T)
+                np.copyto(x, w.head[flat] if w.head_by_rows else w.head[:, flat].T)
             else:
                 np.copyto(x, w.embed[flat])
             cos, sin = self._rotary(positions.reshape(n))
@@ -311,24 +314,33 @@ class LlamaModel:
         return logits.reshape(b, s, -1) if all_positions else logits
 
     def _head(self, h, buf):
-        head = self.weights.head
-        out = np.empty((h.shape[0], head.shape[1]), dtype=np.float32)
-        if head.dtype == np.float32:
-            return np.matmul(h, head, out=out)
-        block = buf.get("head_block", (head.shape[0], _HEAD_BLOCK))
-        for a in range(0, head.shape[1], _HEAD_BLOCK):
-            cols = min(_HEAD_BLOCK, head.shape[1] - a)
-            np.copyto(block[:, :cols], head[:, a:a + cols])
-            np.matmul(h, block[:, :cols], out=out[:, a:a + cols])
+        w = self.weights
+        if not w.head_by_rows:
+            return np.matmul(h, w.head, out=np.empty((h.shape[0], w.head.shape[1]), dtype=np.float32))
+        out = np.empty((h.shape[0], w.head.shape[0]), dtype=np.float32)
+        for a in range(0, w.head.shape[0], _HEAD_BLOCK):
+            block = self._wide(buf, "head_block", w.head[a:a + _HEAD_BLOCK])
+            np.matmul(h, block.T, out=out[:, a:a + block.shape[0]])
         return out
 
     @staticmethod
     def _wide(buf, name, w):
-        """The float32 form of weight `w` (itself, or widened into a reused buffer from float16)."""
+        """The float32 form of weight `w`: itself, or widened from float16 into a reused buffer. The widening is
+        done on the bits (exponent and mantissa shifted into float32 position, the exponent rebiased by one
+        multiply, which also handles subnormals; the sign moved to bit 31): exact, and ~3x faster than NumPy's
+        float16 cast, which has no SIMD path on many builds."""
         if w.dtype == np.float32:
             return w
         out = buf.get(name, w.shape)
-        np.copyto(out, w)
+        bits = out.view(np.uint32)
+        sign = buf.get("sign", w.shape).view(np.uint32)
+        np.copyto(bits, w.view(np.uint16))
+        np.left_shift(bits, 13, out=bits)             # sign now at bit 28
+        np.bitwise_and(bits, 0x10000000, out=sign)
+        np.bitwise_xor(bits, sign, out=bits)
+        np.left_shift(sign, 3, out=sign)
+        np.multiply(out, _F16_REBIAS, out=out)
+        np.bitwise_or(bits, sign, out=bits)
         return out
 
     def _rms_norm(self, x, weight, out):

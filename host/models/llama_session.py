@@ -21,7 +21,7 @@ import numpy as np
 
 from .llama_numpy import LlamaModel
 
-DEFAULT_NEW_TOKENS = 256
+DEFAULT_NEW_TOKENS = 64
 DEFAULT_ROWS = 4
 
 
