@@ -6,8 +6,8 @@ through one model session, one backend step per prompt and token: see run_batch)
 - Each step asks the backend for K = max(2, 1 + n_eos) * n candidates over the flattened [beams, V] scores
   (beam score + log_softmax, with the logits processors applied to the log_softmax: rerank.py), best first.
 - A candidate "hits" when a stopping criterion says so (stopping.py): an EOS id, max_length, a stop string, or
-  max_time (then every candidate hits). The next running beams are
-  the n best candidates after adding -1e9 to the hits (stable order).
+  max_time (then every candidate hits). The next running beams are the n best candidates after adding -1e9 to
+  the hits (stable order).
 - Among the first n candidates only, hits become finished hypotheses with score / generated_len ** length_penalty,
   unless early_stopping is True and all n slots are finished, or the early-stop heuristic already said no
   improvement is possible (each adds -1e9, as transformers does). The n finished slots start at -1e9 and keep
@@ -16,10 +16,11 @@ through one model session, one backend step per prompt and token: see run_batch)
   still empty), with L = max_length - prompt_len when early_stopping == "never" and length_penalty > 0, else the
   current generated length; once false it stays false.
 - The search stops when that heuristic is false, or early_stopping is True and every slot is finished, or every
-  candidate hit (max_length).
+  candidate hit.
 - transformers starts with n copies of the prompt, beam 0 at score 0 and the others at -1e9. Here the first step
   passes only the one live beam (B = 1) to the backend; that gives the same top K whenever the K-th score is above
-  -1e9 (always, unless the vocabulary has fewer than K usable tokens), else the step is redone with the padded beams.
+  -1e9 (always, unless fewer than K tokens are usable: a tiny vocabulary, or processors that ban many), else the
+  step is redone with the padded beams.
 - num_beams = 1 is greedy search, as `generate` does; its score is the sum of log-probabilities divided by
   generated_len ** length_penalty.
 Differences that remain: exact float ties (transformers' torch.topk order is unspecified; here the smaller index

@@ -18,6 +18,8 @@ On a fixed-point backend the re-ranked scores carry its quantisation (the normal
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..backends.base import StepResult
@@ -40,9 +42,17 @@ class EditedSteps:
         self.steps = 0            # backend.step calls
         self.edited = 0           # steps whose candidates were edited and re-ranked
         self.fallbacks = 0        # of those, steps that needed a host pass
+        self.host_seconds = 0.0   # time of the re-ranking and fallbacks (the backend's own steps not counted)
 
     def stats(self) -> dict:
-        return {"edited_steps": self.edited, "fallback_steps": self.fallbacks}
+        return {"edited_steps": self.edited, "fallback_steps": self.fallbacks, "rerank_seconds": self.host_seconds}
+
+    def _step(self, x, s, k):
+        """The backend's step, its time kept out of host_seconds."""
+        t0 = time.perf_counter()
+        res = self.backend.step(x, s, k)
+        self.host_seconds -= time.perf_counter() - t0
+        return res
 
     def _wider(self, k, n_edits, total):
         kk = min(total, k + n_edits)
@@ -54,6 +64,13 @@ class EditedSteps:
         if not any(row_edits):
             return self.backend.step(logits, beam_scores, k)
         self.edited += 1
+        t0 = time.perf_counter()
+        try:
+            return self._beam_step(logits, beam_scores, k, row_edits)
+        finally:
+            self.host_seconds += time.perf_counter() - t0
+
+    def _beam_step(self, logits, beam_scores, k, row_edits) -> StepResult:
         x = np.asarray(logits)
         b, v = x.shape
         s = np.asarray(beam_scores, np.float32).astype(np.float64)   # what the backend adds (float32 on the wire)
@@ -63,7 +80,7 @@ class EditedSteps:
             penalised.update(r * v + t for t in e.penalised)
         total = b * v
         kk = self._wider(k, len(banned) + len(penalised), total)
-        res = self.backend.step(x, s, kk)
+        res = self._step(x, s, kk)
         idx = (res.beams * v + res.tokens).tolist()
         raw = res.scores.tolist()
         proc = self.processors
@@ -100,16 +117,23 @@ class EditedSteps:
         """(log-probabilities of the edited row, tokens, edited logits) of its k best, best first; `row` is [1, V]."""
         self.steps += 1
         x = np.asarray(row)
-        v = x.shape[1]
-        zero = np.zeros(1)
         if not edits:
-            res = self.backend.step(x, zero, k)
+            res = self.backend.step(x, np.zeros(1), k)
             return res.scores, res.tokens, _values(x[0], res.tokens)
         self.edited += 1
+        t0 = time.perf_counter()
+        try:
+            return self._logits_step(x, k, edits)
+        finally:
+            self.host_seconds += time.perf_counter() - t0
+
+    def _logits_step(self, x, k, edits):
+        v = x.shape[1]
+        zero = np.zeros(1)
         proc = self.processors
         edited = sorted(set(edits.banned) | set(edits.penalised))
         kk = self._wider(k, len(edited), v)
-        res = self.backend.step(x, zero, kk)
+        res = self._step(x, zero, kk)
         returned = res.tokens.tolist()
         xr = _values(x[0], res.tokens)
         finite = np.flatnonzero(np.isfinite(res.scores) & np.isfinite(xr))
