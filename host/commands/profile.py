@@ -22,12 +22,15 @@ def add_arguments(parser):
     parser.add_argument("--contexts", default=None, help="context lengths in tokens (default 16,64,256,1024)")
     parser.add_argument("--tokens", type=int, default=None, help="tokens per timed decode (default 6)")
     parser.add_argument("--prompts", type=int, default=None,
-                        help="prompts for the wire-format comparison (default all 55)")
+                        help="prompts for the wire-format comparison (default 50 of the 55)")
     parser.add_argument("--no-answers", action="store_true", help="skip the wire-format comparison")
     parser.add_argument("--backend", default="numpy", help="backend of the timed step (numpy; pynq on a board)")
     parser.add_argument("--report", default=None,
                         help="a `beamstream report` results.json: the board projection takes its logic depth and "
                              "cycle formula (default: DESIGN's cycle bound at the DMA clock cap)")
+    parser.add_argument("--levels", type=int, default=None,
+                        help="logic depth of the top level in LUT levels for the board clock, when there is no "
+                             "--report (e.g. the README's last measured figure)")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads while timing (default 1; 0 = the library's default)")
     parser.add_argument("--cache", default=None,
@@ -63,7 +66,14 @@ def run(args):
         raise ValueError("--jobs must be >= 1 and --threads >= 0")
     if args.report and not Path(args.report).is_file():
         raise FileNotFoundError(f"--report {args.report}: no such file (run `beamstream report` first)")
-    basis = offload.basis_from_report(args.report) if args.report else offload.NO_REPORT
+    if args.report and args.levels is not None:
+        raise ValueError("--report and --levels exclude each other (the report gives the depth)")
+    if args.report:
+        basis = offload.basis_from_report(args.report)
+    elif args.levels is not None:
+        basis = offload.basis_from_levels(args.levels)
+    else:
+        basis = offload.NO_REPORT
 
     t0 = time.perf_counter()
     data = run_profile(args.model, plan, backend=args.backend, basis=basis,

@@ -31,9 +31,9 @@ class ProfilePlan:
     vocabs: tuple = VOCAB_SWEEP             # vocabulary sweep on a synthetic model of the default's shape
     sweep_beams: int = 4
     sweep_context: int = 64
-    prompts: int = 55                       # wire-format comparison: prompts from prompts.txt
+    prompts: int = 50                       # wire-format comparison: the first 50 of prompts.txt's 55
     wire_beams: int = 4
-    wire_tokens: int = 12
+    wire_tokens: int = 10
 
 
 QUICK = ProfilePlan(beams=(1, 4), contexts=(16, 64), new_tokens=4, repeats=1, vocabs=(8192, 49152, 151936),

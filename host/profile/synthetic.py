@@ -125,11 +125,13 @@ class _Session:
         tokens = np.asarray(tokens, dtype=np.int64)
         n = parents.shape[0]
         self._ensure(n, self.length + 1)
-        if n != self.rows or (parents != np.arange(n)).any():
-            with self._phase("cache_reorder"):
+        moved = np.nonzero(parents != np.arange(n))[0]
+        if moved.size:
+            with self._phase("cache_reorder"):    # only the rows whose parent is another row are copied
                 live = slice(0, self.length)
-                self.k[:, :n, :, live] = self.k[:, parents, :, live]
-                self.v[:, :n, :, live] = self.v[:, parents, :, live]
+                src = parents[moved]
+                self.k[:, moved, :, live] = self.k[:, src, :, live]
+                self.v[:, moved, :, live] = self.v[:, src, :, live]
         self.rows = n
         return self._forward(tokens[:, None])
 
