@@ -79,8 +79,11 @@ def run(args):
     import torch
     import transformers
 
+    from .simd import describe, rerun_with_avx2
+
     quick = getattr(args, "quick", False)
     reps = 3 if quick else 7
+    print(f"   {describe()}")
     cases = [(v, nb, 16 if quick else n) for v, nb, n in CASES]
     counts = sorted({torch.get_num_threads(), 1}, reverse=True)
     print(f"   transformers {transformers.__version__} generate (torch on {' and '.join(map(str, counts))} thread(s),"
@@ -97,4 +100,5 @@ def run(args):
         cols = "".join(f"{t_hf[n] * 1e3:>10.1f}" for n in counts)
         print(f"   {vocab:>6} {nb:>5} {new:>4} {steps:>5} {t_ours * 1e3:>8.1f}{cols} {speedup:>7.1f}x  {mark}",
               flush=True)
+    rerun_with_avx2("search", quick)
     return rows
