@@ -3,6 +3,7 @@ comparison on logits whose answer is known, memory figures, and the command's ou
 tiny models in well under a second each."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,26 @@ def test_split_adds_up_to_the_measured_token_on_a_real_model():
     assert split.total == pytest.approx(split.wall, rel=1e-6)           # stated tolerance: rounding only
     assert split.seconds["step"] > 0 and split.seconds["mlp"] > 0 and split.seconds["decoder"] > 0
     assert (split.vocab, split.k, split.tokens) == (TINY.vocab, 8, 4)
+
+
+def test_split_on_the_numpy_runtime(tmp_path):
+    """The real runtime (a tiny random GGUF): every phase it reports lands in its column, the columns tile the
+    window, and the memory facts agree with the runtime's own KV figure."""
+    pytest.importorskip("gguf")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gguf_tiny import write_tiny_llama
+    from beamstream.models.llama_numpy import LlamaModel
+    from beamstream.models.llama_session import NumpyLlama
+
+    model = NumpyLlama(LlamaModel(write_tiny_llama(tmp_path / "tiny.gguf", vocab=64, context=64)))
+    split = token.measure(model, list(range(1, 17)), 4, 5, "numpy")
+    assert split.phased and split.vocab == 64
+    for col in ("embedding", "attn_proj", "attn_scores", "attn_weighted_sum", "mlp", "head", "step", "decoder"):
+        assert split.seconds[col] > 0, col
+    assert split.total == pytest.approx(split.wall, rel=1e-6)
+    facts = memory.facts_of(model)
+    assert facts.kv_bytes_per_token_per_beam == model.kv_bytes_per_row_token
+    assert facts.weight_bytes == model.weight_bytes and (facts.layers, facts.vocab) == (2, 64)
 
 
 def test_a_model_without_phases_is_all_model_other():

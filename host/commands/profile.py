@@ -15,8 +15,12 @@ def _ints(text: str) -> tuple[int, ...]:
 def add_arguments(parser):
     parser.add_argument("-o", "--out", default="profile", help="folder for profile.md, results.json and the plots")
     parser.add_argument("--model", default=None,
-                        help="a Hugging Face model folder (default: the embedded default model on the NumPy "
-                             "runtime); synthetic-smollm2 / synthetic-tiny: random-weight Llamas")
+                        help="a Llama .gguf file (NumPy runtime) or a Hugging Face model folder (default: the "
+                             "embedded default model on the NumPy runtime); synthetic-smollm2 / synthetic-tiny: "
+                             "random-weight Llamas")
+    parser.add_argument("--weights", choices=("float32", "float16"), default=None,
+                        help="weight form on the NumPy runtime (default: float32 on 64-bit machines, float16 on "
+                             "32-bit ones)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer beams, contexts and prompts")
     parser.add_argument("--beams", default=None, help="beam counts (default 1,4,8)")
     parser.add_argument("--contexts", default=None, help="context lengths in tokens (default 16,64,256,1024)")
@@ -76,7 +80,7 @@ def run(args):
         basis = offload.NO_REPORT
 
     t0 = time.perf_counter()
-    data = run_profile(args.model, plan, backend=args.backend, basis=basis,
+    data = run_profile(args.model, plan, backend=args.backend, basis=basis, weights=args.weights,
                        cache=cluster.Cache(Path(args.cache or cluster.default_cache("build/profile_cache"))),
                        scheduler=args.scheduler or cluster.default_scheduler(), workers=args.jobs,
                        threads=args.threads or None, answers=not args.no_answers)
