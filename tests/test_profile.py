@@ -3,6 +3,7 @@ comparison on logits whose answer is known, memory figures, and the command's ou
 tiny models in well under a second each."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,8 +110,9 @@ def test_split_attributes_every_part_exactly(beams):
         assert split.seconds[name] == pytest.approx(cost * (LAYERS if name in per_layer else 1), rel=1e-9)
     assert split.seconds["model_other"] == pytest.approx(OUTSIDE, rel=1e-9)
     assert split.seconds["step"] == pytest.approx(STEP, rel=1e-9)
-    # The decoder itself takes no fake time: bookkeeping is the reorders alone (the first advance widens 1 -> B).
-    assert split.seconds["bookkeeping"] == pytest.approx(REORDER * model.reorders / 5, rel=1e-9, abs=1e-15)
+    # The decoder itself takes no fake time; the reorders are their own column (the first advance widens 1 -> B).
+    assert split.seconds["cache_reorder"] == pytest.approx(REORDER * model.reorders / 5, rel=1e-9, abs=1e-15)
+    assert split.seconds["decoder"] == 0
     assert model.reorders >= (1 if beams > 1 else 0)
     expected = sum(PHASE_COST.values()) + (LAYERS - 1) * sum(PHASE_COST[n] for n in per_layer) + OUTSIDE + STEP
     assert split.total == pytest.approx(expected + REORDER * model.reorders / 5, rel=1e-9)
@@ -125,8 +127,28 @@ def test_split_adds_up_to_the_measured_token_on_a_real_model():
     assert set(split.seconds) == set(COLUMNS)
     assert all(v >= 0 for v in split.seconds.values())
     assert split.total == pytest.approx(split.wall, rel=1e-6)           # stated tolerance: rounding only
-    assert split.seconds["step"] > 0 and split.seconds["mlp"] > 0 and split.seconds["bookkeeping"] > 0
+    assert split.seconds["step"] > 0 and split.seconds["mlp"] > 0 and split.seconds["decoder"] > 0
     assert (split.vocab, split.k, split.tokens) == (TINY.vocab, 8, 4)
+
+
+def test_split_on_the_numpy_runtime(tmp_path):
+    """The real runtime (a tiny random GGUF): every phase it reports lands in its column, the columns tile the
+    window, and the memory facts agree with the runtime's own KV figure."""
+    pytest.importorskip("gguf")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gguf_tiny import write_tiny_llama
+    from beamstream.models.llama_numpy import LlamaModel
+    from beamstream.models.llama_session import NumpyLlama
+
+    model = NumpyLlama(LlamaModel(write_tiny_llama(tmp_path / "tiny.gguf", vocab=64, context=64)))
+    split = token.measure(model, list(range(1, 17)), 4, 5, "numpy")
+    assert split.phased and split.vocab == 64
+    for col in ("embedding", "attn_proj", "attn_scores", "attn_weighted_sum", "mlp", "head", "step", "decoder"):
+        assert split.seconds[col] > 0, col
+    assert split.total == pytest.approx(split.wall, rel=1e-6)
+    facts = memory.facts_of(model)
+    assert facts.kv_bytes_per_token_per_beam == model.kv_bytes_per_row_token
+    assert facts.weight_bytes == model.weight_bytes and (facts.layers, facts.vocab) == (2, 64)
 
 
 def test_a_model_without_phases_is_all_model_other():
@@ -204,6 +226,15 @@ def test_projection_from_a_report_and_the_token_on_fabric(tmp_path):
     assert f.fabric_token_s == pytest.approx(0.100 - 0.004 + 0.0005 + p.latency_us * 1e-6)
     assert f.speedup == pytest.approx(0.100 / f.fabric_token_s)
     assert f.amdahl == pytest.approx(0.100 / 0.096)
+
+
+def test_projection_from_a_given_depth():
+    basis = offload.basis_from_levels(11)
+    p = offload.project_step(bandwidth.BOARDS["KV260"], "fp32", 4, 49152, 8, basis)
+    assert p.clock_mhz == pytest.approx(1000 / (0.6 + 11 * 0.4))
+    assert p.compute_us == pytest.approx((4 * 12289 + 112) / p.clock_mhz)
+    with pytest.raises(ValueError):
+        offload.basis_from_levels(0)
 
 
 def test_wire_config_follows_k():
@@ -313,7 +344,8 @@ def test_synthetic_models_give_no_answers(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--beams", "9"], "at most 8 beams"), (["--contexts", "0"], "positive"), (["--tokens", "1"], ">= 2"),
-    (["--report", "/nonexistent/results.json"], "no such file"), (["--prompts", "0"], ">= 1")])
+    (["--report", "/nonexistent/results.json"], "no such file"), (["--prompts", "0"], ">= 1"),
+    (["--levels", "0"], "positive int")])
 def test_profile_rejects_bad_arguments(argv, message, tmp_path, capsys):
     rc = cli_main(["profile", "-o", str(tmp_path), "--model", "synthetic-tiny", "--no-answers", *argv])
     assert rc == 2 and message in capsys.readouterr().err

@@ -32,9 +32,13 @@ class ModelFacts:
 def facts_of(model) -> ModelFacts:
     """Shape facts of a synthetic model, a NumPy runtime model (its `shape`-like config) or a Hugging Face one."""
     shape = getattr(model, "shape", None)
-    if shape is not None and hasattr(shape, "kv_heads"):
+    if shape is not None and hasattr(shape, "kv_heads"):          # synthetic
         return ModelFacts(model.name, shape.layers, shape.kv_heads, shape.head_dim, shape.vocab,
                           int(model.weight_bytes))
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "n_kv_heads"):            # the NumPy runtime (float32 KV cache)
+        return ModelFacts(str(getattr(model.model, "path", "NumPy runtime")), cfg.n_layers, cfg.n_kv_heads,
+                          cfg.head_dim, cfg.vocab_size, int(model.weight_bytes))
     hf = getattr(model, "model", model)                # HFCausalLM adapter or a PreTrainedModel
     cfg = getattr(hf, "config", None)
     if cfg is None or not hasattr(cfg, "num_hidden_layers"):

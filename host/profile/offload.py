@@ -54,6 +54,13 @@ NO_REPORT = ClockBasis(None, None, "no report given: cycles from DESIGN §2's bo
                                    "cap (an upper bound on the clock; pass --report report/results.json)")
 
 
+def basis_from_levels(levels: int) -> ClockBasis:
+    """A clock from a logic depth the user gives (e.g. the last report's), cycles from DESIGN §2's bound."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"levels must be a positive int, got {levels!r}")
+    return ClockBasis(levels, None, f"clock from {levels} LUT levels (given), cycles from DESIGN §2's bound")
+
+
 def basis_from_report(path) -> ClockBasis:
     """Depth and cycle formula from a `beamstream report` results.json: the deepest top level synthesised
     (the clock of every build), and the formula refitted to its simulated steps."""

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 PHASES = ("embedding", "attn_proj", "attn_scores", "attn_weighted_sum", "mlp", "head", "cache_reorder")
 
 # What the profile's table shows, in order: column -> the timer names added into it. "model_other" is the
-# forward's time outside every phase; "bookkeeping" is the decoder's own time between the model and the step
-# (hypotheses, beam bookkeeping, processors) plus the runtime's cache reorder.
+# forward's time outside every phase; the host's bookkeeping is two columns: the runtime's KV-cache reorder and
+# the decoder's own time between the model and the step (candidates, hypotheses, processors).
 COLUMNS = {
     "embedding": ("embedding",),
     "attn_proj": ("attn_proj",),
@@ -23,12 +23,14 @@ COLUMNS = {
     "head": ("head",),
     "model_other": ("model_other",),
     "step": ("step",),
-    "bookkeeping": ("decoder", "cache_reorder"),
+    "cache_reorder": ("cache_reorder",),
+    "decoder": ("decoder",),
 }
 COLUMN_LABELS = {
     "embedding": "embedding", "attn_proj": "attn projections", "attn_scores": "attn scores+softmax",
     "attn_weighted_sum": "attn weighted sum", "mlp": "MLP", "head": "output head",
-    "model_other": "model, outside phases", "step": "step", "bookkeeping": "host bookkeeping",
+    "model_other": "model, outside phases", "step": "step", "cache_reorder": "host: cache reorder",
+    "decoder": "host: decoder",
 }
 
 

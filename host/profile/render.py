@@ -14,7 +14,8 @@ from .run import ProfileData
 
 MARKERS = {"PYNQ-Z2": "v", "ZCU104": "^"}   # the KV260's projection is the ZCU104's (same PS, same family)
 COLORS = {"embedding": "#bbbbbb", "attn_proj": "#1f77b4", "attn_scores": "#6baed6", "attn_weighted_sum": "#c6dbef",
-          "mlp": "#2ca02c", "head": "#9467bd", "model_other": "#dddddd", "step": "#d62728", "bookkeeping": "#ff7f0e"}
+          "mlp": "#2ca02c", "head": "#9467bd", "model_other": "#dddddd", "step": "#d62728", "cache_reorder": "#ffbb78",
+          "decoder": "#ff7f0e"}
 
 
 def _table(header, rows) -> str:
@@ -123,8 +124,9 @@ def markdown(data: ProfileData, plots_note: str) -> str:
         "is the gaps between those calls. The window runs from the end of the prompt's step to the end of the "
         f"last step ({p.new_tokens - 1} tokens); every figure is wall time per token. Prefill is not in it.",
         "## Time per generated token", split_table(data.splits),
-        "`host bookkeeping` = the decoder between the model and the step (candidates, hypotheses, processors) "
-        "plus the runtime's KV-cache reorder; `model, outside phases` = the forward's time not inside any phase.",
+        "The host's bookkeeping is `host: cache reorder` (the runtime's KV cache reordered by parent beam) and "
+        "`host: decoder` (the decoder between the model and the step: candidates, hypotheses, processors); "
+        "`model, outside phases` = the forward's time not inside any phase.",
     ]
     if data.vocab_splits:
         parts += [f"## The step's share against the vocabulary (B = {p.sweep_beams}, context {p.sweep_context}, "

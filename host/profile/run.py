@@ -31,9 +31,9 @@ class ProfilePlan:
     vocabs: tuple = VOCAB_SWEEP             # vocabulary sweep on a synthetic model of the default's shape
     sweep_beams: int = 4
     sweep_context: int = 64
-    prompts: int = 55                       # wire-format comparison: prompts from prompts.txt
+    prompts: int = 50                       # wire-format comparison: the first 50 of prompts.txt's 55
     wire_beams: int = 4
-    wire_tokens: int = 12
+    wire_tokens: int = 10
 
 
 QUICK = ProfilePlan(beams=(1, 4), contexts=(16, 64), new_tokens=4, repeats=1, vocabs=(8192, 49152, 151936),
@@ -141,12 +141,12 @@ def time_vocab_sweep(plan: ProfilePlan, backend: str, bar) -> list[token.TokenSp
 _MODELS: dict = {}
 
 
-def wire_point(ref: str | None, text: str, beams: int, new_tokens: int) -> dict:
+def wire_point(ref: str | None, text: str, beams: int, new_tokens: int, weights: str | None = None) -> dict:
     """One prompt's float decode against each wire format's (runs on a worker; the model is loaded once there)."""
-    key = ref or "<default>"
+    key = (ref, weights)
     if key not in _MODELS:
         try:
-            _MODELS[key] = models.load(ref, purpose="answers")
+            _MODELS[key] = models.load(ref, purpose="answers", weights=weights)
         except (RuntimeError, FileNotFoundError) as exc:
             return {"status": "missing", "error": str(exc)}
     loaded = _MODELS[key]
@@ -166,11 +166,13 @@ def wire_digest() -> str:
     return files_digest(files)
 
 
-def run_wire(ref: str | None, plan: ProfilePlan, cache: cluster.Cache, *, scheduler, workers, progress) -> list:
+def run_wire(ref: str | None, plan: ProfilePlan, cache: cluster.Cache, *, weights, scheduler, workers,
+             progress) -> list:
     texts = prompt_texts(plan.prompts)
     digest = wire_digest()
-    points = [cluster.Point(cluster.point_key("wire", ref or "<default>", t, plan.wire_beams, plan.wire_tokens,
-                                              digest), t[:24], wire_point, (ref, t, plan.wire_beams, plan.wire_tokens))
+    points = [cluster.Point(cluster.point_key("wire", ref or "<default>", weights, t, plan.wire_beams,
+                                              plan.wire_tokens, digest), t[:24], wire_point,
+                            (ref, t, plan.wire_beams, plan.wire_tokens, weights))
               for t in texts]
     done = cluster.run_points(points, cache, scheduler=scheduler, workers=workers, desc="wire formats",
                               progress=progress)
@@ -180,11 +182,11 @@ def run_wire(ref: str | None, plan: ProfilePlan, cache: cluster.Cache, *, schedu
 # ---- the whole run -------------------------------------------------------------------------------------------
 
 def run(ref: str | None, plan: ProfilePlan, *, backend: str = "numpy", basis: offload.ClockBasis = offload.NO_REPORT,
-        cache: cluster.Cache, scheduler=None, workers: int = 2, threads: int | None = 1, answers: bool = True,
-        progress: bool = True) -> ProfileData:
+        cache: cluster.Cache, weights: str | None = None, scheduler=None, workers: int = 2, threads: int | None = 1,
+        answers: bool = True, progress: bool = True) -> ProfileData:
     from tqdm import tqdm
 
-    loaded = models.load(ref, purpose="timing")
+    loaded = models.load(ref, weights=weights)
     with blas_threads(threads):
         total = len(plan.beams) * len(plan.contexts) + (len(plan.vocabs) if ref is None else 0)
         with tqdm(total=total, desc="timing", unit="config", disable=not progress) as bar:
@@ -198,7 +200,8 @@ def run(ref: str | None, plan: ProfilePlan, *, backend: str = "numpy", basis: of
             fabric.append((s, offload.fabric_tokens(s.total, s.seconds["step"], s.beams, s.vocab, s.k, basis, pack)))
     answers_out, wire_model = [], ""
     if answers:
-        answers_out = run_wire(ref, plan, cache, scheduler=scheduler, workers=workers, progress=progress)
+        answers_out = run_wire(ref, plan, cache, weights=weights, scheduler=scheduler, workers=workers,
+                               progress=progress)
         wire_model = next((r["model"] for _, r in answers_out if r.get("status") == "ok"), "")
     return ProfileData(plan, loaded.name, loaded.note, loaded.facts, backend, splits, vocab_splits, mem, fabric,
                        basis, answers_out, wire_model, machine_info(threads))

@@ -66,10 +66,10 @@ class SyntheticLlama:
     def weight_bytes(self) -> int:
         return self.embed.nbytes + self.norm.nbytes + sum(a.nbytes for layer in self.layers for a in layer.values())
 
-    def session(self, profiler=None, rows: int = 8, headroom: int = 256):
-        """A decode session; the KV cache is made for `rows` beams and the prompt plus `headroom` tokens up
-        front, so a profiled window never pays for growing it."""
-        return _Session(self, profiler, rows, headroom)
+    def session(self, max_rows: int | None = None, max_length: int | None = None, profiler=None):
+        """A decode session with the NumPy runtime's interface; the KV cache is made at `start` for `max_rows`
+        beams (default 8) and `max_length` positions (default: the prompt plus 256), and doubled if outgrown."""
+        return _Session(self, profiler, max_rows or 8, max_length)
 
 
 def _rms(x, weight, eps):
@@ -88,10 +88,10 @@ def _rope(x, pos, inv_freq):
 class _Session:
     """Rows share one KV cache [layers, rows, kv_heads, capacity, hd], grown by doubling, reordered in place."""
 
-    def __init__(self, model: SyntheticLlama, profiler, rows: int, headroom: int):
+    def __init__(self, model: SyntheticLlama, profiler, rows: int, length: int | None):
         self.m = model
         self.prof = profiler
-        self.reserve = (rows, headroom)
+        self.reserve = (rows, length)
         self.k = self.v = None
         self.rows = 0
         self.length = 0
@@ -116,7 +116,8 @@ class _Session:
         tokens = np.asarray(prompt, dtype=np.int64)
         if tokens.ndim != 1 or tokens.size == 0 or tokens.min() < 0 or tokens.max() >= self.m.shape.vocab:
             raise ValueError(f"prompt must be a non-empty list of token ids in 0..{self.m.shape.vocab - 1}")
-        self._ensure(self.reserve[0], tokens.size + self.reserve[1])
+        rows, length = self.reserve
+        self._ensure(rows, length or tokens.size + 256)
         self.rows, self.length = 1, 0
         return self._forward(tokens[None, :])
 
@@ -125,11 +126,13 @@ class _Session:
         tokens = np.asarray(tokens, dtype=np.int64)
         n = parents.shape[0]
         self._ensure(n, self.length + 1)
-        if n != self.rows or (parents != np.arange(n)).any():
-            with self._phase("cache_reorder"):
+        moved = np.nonzero(parents != np.arange(n))[0]
+        if moved.size:
+            with self._phase("cache_reorder"):    # only the rows whose parent is another row are copied
                 live = slice(0, self.length)
-                self.k[:, :n, :, live] = self.k[:, parents, :, live]
-                self.v[:, :n, :, live] = self.v[:, parents, :, live]
+                src = parents[moved]
+                self.k[:, moved, :, live] = self.k[:, src, :, live]
+                self.v[:, moved, :, live] = self.v[:, src, :, live]
         self.rows = n
         return self._forward(tokens[:, None])
 

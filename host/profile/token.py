@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backends import resolve_backend
 from ..decode import beam_search
+from .models import open_session
 from .phases import COLUMNS, PHASES, PhaseTimer
 
 
@@ -99,17 +100,12 @@ class _TimedSession:
 
 
 class _TimedModel:
-    def __init__(self, model, window: _Window):
+    def __init__(self, model, window: _Window, rows: int, length: int):
         self._model, self._window = model, window
         self.vocab_size = getattr(model, "vocab_size", None)
         self.eos_token_id = None
-        try:
-            session = model.session(profiler=window.timer)
-            self.phased = True
-        except TypeError:                              # an adapter without phases (a Hugging Face model)
-            session = model.session()
-            self.phased = False
-        self._first = session
+        # The cache sized for the whole decode up front, so the window never pays for growing it.
+        self._first, self.phased = open_session(model, profiler=window.timer, max_rows=rows, max_length=length)
 
     def session(self):
         session, self._first = self._first, None
@@ -127,7 +123,7 @@ def measure(model, prompt, num_beams: int, new_tokens: int, backend="numpy", clo
     timer = PhaseTimer(clock)
     timer.enabled = False                              # prefill and the prompt's step are not a generated token
     window = _Window(timer)
-    wrapped = _TimedModel(model, window)
+    wrapped = _TimedModel(model, window, num_beams, len(prompt) + new_tokens + 1)
     be = _TimedBackend(resolve_backend(backend), window)
     beam_search(wrapped, list(prompt), num_beams=num_beams, max_new_tokens=new_tokens, eos_token_id=[], backend=be)
     tokens = window.steps - 1
