@@ -5,8 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from conftest import require
+
+torch = require("torch")
+require("transformers")
 
 import beamstream  # noqa: E402
 from beamstream.models import HFCausalLM, default_gguf, load_pretrained  # noqa: E402

@@ -6,8 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from conftest import require
+
+torch = require("torch")
+transformers = require("transformers")
 
 import beamstream  # noqa: E402
 from beamstream.models.toy import make_table, toy_fn, toy_hf_model  # noqa: E402

@@ -1,4 +1,5 @@
-"""The `numpy` backend: the float64 reference of one decode step (DESIGN §1), fast enough to decode with.
+"""The `numpy` backend: the float64 reference of one decode step (docs/interface.md §1), fast enough to decode
+with.
 
     score[b, v] = (x[b, v] - lse[b]) + s[b]       lse[b] = m[b] + log(sum_v exp(x[b, v] - m[b])), all float64
     out         = the k largest score[b, v], best first; equal scores put the smaller flat index b*V + v first
@@ -156,7 +157,7 @@ def _inf_count(x, m):
 
 
 def _score(xv, lse, s, m, inf_count, plain=False):
-    """(x - lse) + s in float64, with the DESIGN §1 rules for rows whose max is not finite; NaN -> -inf.
+    """(x - lse) + s in float64, with the docs/interface.md §1 rules for rows whose max is not finite; NaN -> -inf.
 
     Monotone non-decreasing in x within a row, which the group argument of `step` relies on. `plain`: every row
     max and beam score is finite, so nothing special can occur (x is finite or -inf, lse finite).

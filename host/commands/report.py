@@ -29,7 +29,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.interface import CoreConfig
     from beamstream.report import cpu, cycles, render, sweep
 
     if args.quick and args.full:
