@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from beamstream.cli import main
+from conftest import require
 
 
 def run_cli(capsys, *argv):
@@ -32,8 +33,8 @@ def test_greedy_and_sample_exclude_each_other(capsys):
 
 @pytest.fixture(scope="module")
 def torch_one_thread():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    torch = require("torch")
+    require("transformers")
     old = torch.get_num_threads()
     yield
     torch.set_num_threads(old)

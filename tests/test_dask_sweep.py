@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402 - comes with distributed
 
-from beamstream.hw.config import CoreConfig  # noqa: E402
+from beamstream.hw.interface import CoreConfig  # noqa: E402
 from beamstream.report import cluster, render, sweep  # noqa: E402
 
 # The workers are other processes: they get this module's functions by value, not by importing a test file.

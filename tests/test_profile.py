@@ -187,7 +187,7 @@ def test_synthetic_cache_and_reorder_match_recomputation():
 # ---- the board projection: against a hand computation -------------------------------------------------------
 
 def test_projection_without_a_report_by_hand():
-    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; DESIGN bound 4 B + 4 K_MAX + 32.
+    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; interface bound (docs/interface.md §5) 4 B + 4 K_MAX + 32.
     z2 = bandwidth.BOARDS["PYNQ-Z2"]
     p = offload.project_step(z2, "fp32", 4, 49152, 8, offload.NO_REPORT)
     assert p.clock_mhz == 150.0

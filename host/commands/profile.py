@@ -31,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument("--backend", default="numpy", help="backend of the timed step (numpy; pynq on a board)")
     parser.add_argument("--report", default=None,
                         help="a `beamstream report` results.json: the board projection takes its logic depth and "
-                             "cycle formula (default: DESIGN's cycle bound at the DMA clock cap)")
+                             "cycle formula (default: the cycle bound of docs/interface.md §5 at the DMA clock cap)")
     parser.add_argument("--levels", type=int, default=None,
                         help="logic depth of the top level in LUT levels for the board clock, when there is no "
                              "--report (e.g. the README's last measured figure)")

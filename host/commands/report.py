@@ -35,7 +35,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.interface import CoreConfig
     from beamstream.report import cluster, cpu, cycles, render, sweep
 
     if args.quick and args.full:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.report.bandwidth import step_bytes
 
 LOGITS_ITEMSIZE = 4  # the decoders see float32 logits (check_step converts to float32 contiguous)

@@ -1,7 +1,7 @@
 """The same token with its step on a board's fabric: the measured step replaced by the report's projection.
 
 The board's step time is `beamstream report`'s model, reused as it is: cycles from the fitted formula (or, with
-no report given, DESIGN §2's bound), the clock from the top level's logic depth (or the DMA path's clock cap),
+no report given, the timing bound of docs/interface.md §5), the clock from the top level's logic depth (or the DMA path's clock cap),
 transfer from the wire format's bytes over the board's DMA bandwidth (bandwidth.py). The host still converts
 and packs the logits into the DMA buffer, so that is measured here (`hwmodel.core.pack_step`) and added. The rest
 of the token is as measured. `token / (token - step)` is the Amdahl bound: the speed-up if the step cost nothing.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.core import pack_step, step_buffer
 from beamstream.report import bandwidth, cycles
 from beamstream.report.sweep import K_MAX
@@ -50,15 +50,15 @@ class ClockBasis:
         return cycles.design_bound(cfg, beams, vocab)
 
 
-NO_REPORT = ClockBasis(None, None, "no report given: cycles from DESIGN §2's bound, clock at each board's DMA clock "
+NO_REPORT = ClockBasis(None, None, "no report given: cycles from the timing bound of docs/interface.md §5, clock at each board's DMA clock "
                                    "cap (an upper bound on the clock; pass --report report/results.json)")
 
 
 def basis_from_levels(levels: int) -> ClockBasis:
-    """A clock from a logic depth the user gives (e.g. the last report's), cycles from DESIGN §2's bound."""
+    """A clock from a logic depth the user gives (e.g. the last report's), cycles from the timing bound of docs/interface.md §5."""
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
         raise ValueError(f"levels must be a positive int, got {levels!r}")
-    return ClockBasis(levels, None, f"clock from {levels} LUT levels (given), cycles from DESIGN §2's bound")
+    return ClockBasis(levels, None, f"clock from {levels} LUT levels (given), cycles from the timing bound of docs/interface.md §5")
 
 
 def basis_from_report(path) -> ClockBasis:
@@ -72,7 +72,7 @@ def basis_from_report(path) -> ClockBasis:
     levels, slug = max(tops) if tops else (None, None)
     note = (f"from {path}: clock from {levels} LUT levels (top level {slug}), " if levels is not None else
             f"from {path}: no top level synthesised, clock at the DMA cap, ")
-    note += model.describe() if model else "cycles from DESIGN §2's bound (no simulated steps)"
+    note += model.describe() if model else "cycles from the timing bound of docs/interface.md §5 (no simulated steps)"
     return ClockBasis(levels, model, note)
 
 

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from . import bandwidth, cycles, yosys
 from .sweep import DEFAULT_CFG, Plan
@@ -151,7 +151,7 @@ def top_table(data: ReportData) -> str:
 def cycles_table(data: ReportData) -> str:
     beams, vocabs = data.plan.beams, data.plan.vocabs
     header = ["P", "K_MAX", "format"] + [f"cycles V={v:,}" for v in vocabs] + \
-             [f"DESIGN bound V={vocabs[-1]:,}", f"FINN LabelSelect V={vocabs[-1]:,}"]
+             [f"interface bound (§5) V={vocabs[-1]:,}", f"FINN LabelSelect V={vocabs[-1]:,}"]
     configs = list(dict.fromkeys([c for c, _ in data.top] + [c for c, _ in data.sim]))
     rows = []
     for cfg in configs:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import beamstream.backends
 import beamstream.sim
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.sim.runner import sources_digest
 
 from . import cycles, yosys
