@@ -42,9 +42,11 @@ report: install
 profile: install
 	$(PY) -m beamstream profile -o profile $(if $(wildcard report/results.json),--report report/results.json)
 
-bitstream: verilog
+# Stops before installing anything when Vivado is missing; LANES, K_MAX, FORMAT, CLOCK_MHZ pass through.
+bitstream:
 	@command -v vivado >/dev/null || { echo "bitstream: Vivado is not on PATH; source settings64.sh of Vivado 2023.2 first"; exit 1; }
-	$(MAKE) -C bitstreams BOARD=$(BOARD) VERILOG=$(abspath build/beamstream_top.v)
+	$(MAKE) install
+	$(MAKE) -C bitstreams BOARD=$(BOARD) PY="$(PY)"
 
 clean:
 	rm -rf build sim_build report profile .pytest_cache $(STAMP)

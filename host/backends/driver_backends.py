@@ -11,6 +11,7 @@ from .base import StepResult
 
 BITSTREAMS = Path(__file__).resolve().parents[2] / "bitstreams"
 BOARDS = ("pynq-z2", "zcu104", "kv260")
+BITSTREAM_ENV = "BEAMSTREAM_BITSTREAM"   # a .bit (with its .hwh) to load instead of bitstreams/<board>/
 # PYNQ images name their board in the BOARD environment variable (e.g. "Pynq-Z2", "ZCU104", "KV260").
 _PYNQ_BOARD_NAMES = {"pynq-z2": "pynq-z2", "zcu104": "zcu104", "kv260": "kv260"}
 
@@ -63,13 +64,15 @@ def default_bitstream(board: str) -> Path:
 
 
 class PynqBackend(DriverBackend):
-    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh), by default bitstreams/<board>/beamstream.bit.
+    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh), else $BEAMSTREAM_BITSTREAM, else
+    bitstreams/<board>/beamstream.bit.
 
     `pynq` replaces the pynq module (tests pass beamstream.transports.pynq_standin.PynqStandIn).
     """
 
     def __init__(self, board: str | None = None, bitstream=None, *, pynq=None):
         from beamstream.transports.pynq import PynqTransport
+        bitstream = bitstream or os.environ.get(BITSTREAM_ENV) or None
         if bitstream is None:
             board = board or detect_board()
             if board is None:

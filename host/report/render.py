@@ -177,8 +177,10 @@ def latency_table(data: ReportData) -> str:
                 rows.append([cfg.slug(), v, "all", "n/a: no cycle count (sim backend missing)", "", "", "", "", ""])
                 continue
             for p in projs:
+                estimate = bandwidth.fmax_estimate_mhz(bandwidth.BOARDS[p.board], levels)
                 rows.append([f"P={cfg.lanes} K_MAX={cfg.k_max} {cfg.fmt}", v, p.board,
-                             f"{p.clock_mhz:.0f} MHz ({basis})", f"{p.compute_us:.1f}", f"{p.transfer_us:.1f}",
+                             f"{p.clock_mhz:.0f} MHz (bitstream's; {basis}: ~{estimate:.0f})",
+                             f"{p.compute_us:.1f}", f"{p.transfer_us:.1f}",
                              f"{p.latency_us:.1f}", p.bound, p.limiter])
     for name, times in data.cpu.items():
         for v in data.plan.vocabs:
