@@ -187,19 +187,23 @@ def test_synthetic_cache_and_reorder_match_recomputation():
 # ---- the board projection: against a hand computation -------------------------------------------------------
 
 def test_projection_without_a_report_by_hand():
-    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; interface bound (docs/interface.md §5) 4 B + 4 K_MAX + 32.
+    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; the bound of docs/interface.md §5:
+    # 4 B + 4 K_MAX + 32 cycles more. The clocks are the ones the bitstreams are built at: PYNQ-Z2 100 MHz,
+    # ZCU104 200 MHz (beamstream.hw.boards).
     z2 = bandwidth.BOARDS["PYNQ-Z2"]
     p = offload.project_step(z2, "fp32", 4, 49152, 8, offload.NO_REPORT)
-    assert p.clock_mhz == 150.0
-    assert p.compute_us == pytest.approx((4 * 12289 + 16 + 64 + 32) / 150.0)
-    # in: the 64-bit HP port (1,200 MB/s) is below the 128-bit stream (2,400); out: 8-byte results at 1,200
-    assert p.transfer_us == pytest.approx(4 * 12289 * 16 / 1200 + 64 / 1200)
-    assert (p.bound, p.latency_us) == ("transfer", pytest.approx(655.4667, rel=1e-6))
-    # bf16 on 8 lanes on the ZCU104 at its 300 MHz cap: 1 + 6,144 beats; the stream (4,800 MB/s) limits input
+    assert p.clock_mhz == 100.0
+    assert p.compute_us == pytest.approx((4 * 12289 + 16 + 64 + 32) / 100.0)
+    # in: the 64-bit HP port (1,200 MB/s) is below the 128-bit stream (1,600); out: 8-byte results on the 64-bit
+    # stream at 100 MHz (800 MB/s)
+    assert p.transfer_us == pytest.approx(4 * 12289 * 16 / 1200 + 64 / 800)
+    assert (p.bound, p.latency_us) == ("transfer", pytest.approx(655.49333, rel=1e-6))
+    # bf16 on 8 lanes on the ZCU104 at 200 MHz: 1 + 6,144 beats; the stream (3,200 MB/s) limits input, the
+    # results leave at 1,600 MB/s
     zcu = bandwidth.BOARDS["ZCU104"]
     q = offload.project_step(zcu, "bf16", 4, 49152, 8, offload.NO_REPORT)
-    assert q.compute_us == pytest.approx((4 * 6145 + 112) / 300.0)
-    assert q.transfer_us == pytest.approx(4 * 6145 * 16 / 4800 + 64 / 2400)
+    assert q.compute_us == pytest.approx((4 * 6145 + 112) / 200.0)
+    assert q.transfer_us == pytest.approx(4 * 6145 * 16 / 3200 + 64 / 1600)
     assert q.bound == "compute"
 
 
