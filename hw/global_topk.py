@@ -18,7 +18,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SCORE_BITS, SCORE_NEG_INF
+from .interface import SCORE_BITS, SCORE_NEG_INF
 from .pipelined_arith import SumStyle
 from .topk_chain import as_ordered, greater_than, mux_tree
 
