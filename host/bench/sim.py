@@ -38,7 +38,7 @@ _CHILD = """
 import json, sys
 from beamstream.backends.driver_backends import SimBackend
 from beamstream.bench.sim import K, make_step
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 backend = SimBackend(CoreConfig(**json.loads(sys.argv[1])))
 logits, scores = make_step()
 for _ in range(1 + int(sys.argv[2])):
