@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from beamstream.backends.base import StepResult, check_step
-from beamstream.hw.interface import CTRL_CLEAR, ID_MAGIC, INTERFACE_VERSION, CoreConfig, Reg, Status
+from beamstream.backends.base import RowsResult, StepResult, check_step
+from beamstream.hw.interface import CTRL_CLEAR, ID_MAGIC, INTERFACE_VERSION, MODE_PER_ROW, CoreConfig, Reg, Status
 from beamstream.hwmodel.core import LANE_DTYPE, RESULT_DTYPE, pack_step, scores_to_float, unpack_results
 
 from .transports.base import Transport
@@ -41,7 +41,7 @@ class Driver:
             raise DeviceError(f"the beamstream core's build registers describe no build this driver knows: {exc}") \
                 from exc
         self._send: dict[tuple[int, int], np.ndarray] = {}   # (B, V) -> s_axis buffer
-        self._recv: dict[int, np.ndarray] = {}               # K -> m_axis buffer
+        self._recv: dict[int, np.ndarray] = {}               # result beats -> m_axis buffer
         self.last_cycles = 0   # CYCLES of the last step: first input beat to last result beat
         self._clear()
 
@@ -56,19 +56,19 @@ class Driver:
         """Drop whatever the core holds, zero its counters and errors, and forget the registers we wrote."""
         self.transport.write(Reg.CTRL, CTRL_CLEAR)
         self._held = {Reg.VOCAB: self.transport.read(Reg.VOCAB), Reg.BEAMS: self.transport.read(Reg.BEAMS),
-                      Reg.K: self.transport.read(Reg.K)}
+                      Reg.K: self.transport.read(Reg.K), Reg.MODE: self.transport.read(Reg.MODE)}
         self._steps = self.transport.read(Reg.STEPS)
 
-    def _buffers(self, beams: int, vocab: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _buffers(self, beams: int, vocab: int, results: int) -> tuple[np.ndarray, np.ndarray]:
         cfg = self._config
         send = self._send.get((beams, vocab))
         if send is None:
             self.transport.check_step_bytes(cfg.step_bytes(beams, vocab))
             send = self._send[beams, vocab] = self.transport.allocate(
                 (beams, cfg.beats_per_row(vocab), cfg.lanes), LANE_DTYPE[cfg.fmt])
-        recv = self._recv.get(k)
+        recv = self._recv.get(results)
         if recv is None:
-            recv = self._recv[k] = self.transport.allocate((k,), RESULT_DTYPE)
+            recv = self._recv[results] = self.transport.allocate((results,), RESULT_DTYPE)
         return send, recv
 
     def step(self, logits, beam_scores, k: int, *, fmt: str | None = None) -> StepResult:
@@ -76,14 +76,31 @@ class Driver:
 
         `fmt`, if given, is the wire format the caller expects; it must be the core's.
         """
+        scores, beams_out, tokens = self._run(logits, beam_scores, k, fmt, per_row=False)
+        return StepResult(scores_to_float(scores, self._config), beams_out, tokens)
+
+    def step_rows(self, logits, beam_scores, k: int, *, fmt: str | None = None) -> RowsResult:
+        """Each row's k best (score, token), best first, in one transfer: the core's per-row mode (MODE bit0).
+
+        Scores are beam_scores[b] + log_softmax of row b, as in `step`; pass zero beam scores for plain
+        log-probabilities. k may exceed V (the row then ends with (-inf, 0) entries) but not K_MAX.
+        """
+        scores, _, tokens = self._run(logits, beam_scores, k, fmt, per_row=True)
+        rows = np.shape(logits)[0]
+        return RowsResult(scores_to_float(scores, self._config).reshape(rows, -1), tokens.reshape(rows, -1))
+
+    def _run(self, logits, beam_scores, k: int, fmt: str | None, per_row: bool):
+        """One checked transfer; the result beats unpacked as fixed-point (scores, beams, tokens)."""
         cfg = self._config
         if fmt is not None and fmt != cfg.fmt:
             raise ValueError(f"this core takes {cfg.fmt} logits (CONFIG), not {fmt}")
         logits, beam_scores, k = check_step(logits, beam_scores, k, max_beams=cfg.beams_max,
                                             max_vocab=cfg.vocab_max, max_k=cfg.k_max)
         beams, vocab = logits.shape
-        send, recv = self._buffers(beams, vocab, k)
-        for reg, value in ((Reg.VOCAB, vocab), (Reg.BEAMS, beams), (Reg.K, k)):
+        results = beams * k if per_row else k
+        send, recv = self._buffers(beams, vocab, results)
+        for reg, value in ((Reg.VOCAB, vocab), (Reg.BEAMS, beams), (Reg.K, k),
+                           (Reg.MODE, MODE_PER_ROW if per_row else 0)):
             if self._held[reg] != value:
                 self.transport.write(reg, value)
                 self._held[reg] = value
@@ -93,11 +110,10 @@ class Driver:
         except Exception as exc:
             self._clear()   # the core may hold part of the step: start the next one clean
             raise DeviceError(f"the {self.transport.name} transfer failed, core cleared: {exc}") from exc
-        self._check_step(beams, vocab, k, received, send.size // cfg.lanes)
-        scores, beams_out, tokens = unpack_results(recv)
-        return StepResult(scores_to_float(scores, cfg), beams_out, tokens)
+        self._check_step(beams, vocab, k, results, received, send.size // cfg.lanes)
+        return unpack_results(recv)
 
-    def _check_step(self, beams: int, vocab: int, k: int, received: int, beats: int) -> None:
+    def _check_step(self, beams: int, vocab: int, k: int, results: int, received: int, beats: int) -> None:
         status = self.transport.read(Reg.STATUS)
         cycles = self.transport.read(Reg.CYCLES)
         steps = self.transport.read(Reg.STEPS)
@@ -108,8 +124,8 @@ class Driver:
         elif status & Status.CONFIG_ERROR:
             problem = (f"config error: VOCAB={vocab}, BEAMS={beams}, K={k} are outside what this core takes "
                        f"({self._config})")
-        elif received != k:
-            problem = f"{received} of K={k} result beats arrived"
+        elif received != results:
+            problem = f"{received} of the {results} result beats arrived"
         elif status & Status.BUSY:
             problem = "the core is still busy after delivering its results, so they may belong to another step"
         elif steps != (self._steps + 1) & 0xFFFF_FFFF:

@@ -8,7 +8,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .interface import CORE_ID, CTRL_CLEAR, REG_ADDR_BITS, CoreConfig, Reg
+from .interface import CORE_ID, CTRL_CLEAR, MODE_PER_ROW, REG_ADDR_BITS, CoreConfig, Reg
 
 RESP_OKAY = 0
 
@@ -27,6 +27,7 @@ class AxiLiteRegisters(wiring.Component):
             "vocab": Out(32),
             "beams": Out(32),
             "k": Out(32),
+            "per_row": Out(1),           # MODE bit0
             "clear": Out(1),
             "status": In(3),
             "cycles": In(32),
@@ -38,7 +39,7 @@ class AxiLiteRegisters(wiring.Component):
         m = Module()
         writable = {Reg.VOCAB: self.vocab, Reg.BEAMS: self.beams, Reg.K: self.k}
         readable = {Reg.STATUS: self.status, **writable, **cfg.build_registers(), Reg.CYCLES: self.cycles,
-                    Reg.STEPS: self.steps, Reg.ID: CORE_ID}
+                    Reg.STEPS: self.steps, Reg.ID: CORE_ID, Reg.MODE: self.per_row}
 
         # Write: hold address and data until both are here, then write and answer on B.
         aw_addr, aw_full = Signal(REG_ADDR_BITS), Signal()
@@ -55,6 +56,9 @@ class AxiLiteRegisters(wiring.Component):
             with m.Switch(word):
                 with m.Case(Reg.CTRL >> 2):
                     m.d.sync += self.clear.eq(w_strb[0] & (w_data & CTRL_CLEAR).any())
+                with m.Case(Reg.MODE >> 2):             # one bit; the others read zero
+                    with m.If(w_strb[0]):
+                        m.d.sync += self.per_row.eq((w_data & MODE_PER_ROW).any())
                 for offset, reg in writable.items():
                     with m.Case(offset >> 2):
                         for byte in range(4):

@@ -137,11 +137,22 @@ class Core(wiring.Component):
         dp.submodules.global_topk = global_topk = GlobalTopK(cfg, sums=self._sums)
         dp.d.comb += [global_topk.valid.eq(candidate.valid), global_topk.score.eq(normalise.score),
                       global_topk.beam.eq(candidate.beam), global_topk.token.eq(candidate.token),
-                      global_topk.step_last.eq(candidate.unit_last), global_topk.k.eq(unpack.step_k)]
-        # Whether the unit GlobalTopK holds ends its step (m_axis TLAST); the next unit comes after its results.
-        unit_ends_step = Signal()
-        with dp.If(candidate.unit_last):
-            dp.d.sync += unit_ends_step.eq(candidate.step_last)
+                      global_topk.step_last.eq(candidate.unit_last), global_topk.k.eq(unpack.step_k),
+                      global_topk.end.eq(candidate.step_last)]
+        # Every result waits here until its step has closed (the step FIFO says whether to drop it): in per-row mode
+        # a step's rows leave GlobalTopK one by one, before the step's last beat is in. The credits below keep at
+        # most BEAMS_MAX units (rows or steps) between their closing beat and m_axis, so it never fills, GlobalTopK
+        # never waits and its markers come at least k cycles apart (each unit has k items or more).
+        fifo_layout = data.StructLayout({"result": RESULT_LAYOUT, "last": 1, "unit_last": 1})
+        dp.submodules.results = results = fifo.SyncFIFOBuffered(width=fifo_layout.size,
+                                                                 depth=cfg.beams_max * cfg.k_max)
+        result_in = Signal(fifo_layout)
+        dp.d.comb += [result_in.result.score.eq(global_topk.o.p.score), result_in.result.beam.eq(global_topk.o.p.beam),
+                      result_in.result.token.eq(global_topk.o.p.token),
+                      result_in.last.eq(global_topk.o.p.last & global_topk.o.p.end),
+                      result_in.unit_last.eq(global_topk.o.p.last),
+                      results.w_data.eq(result_in), results.w_en.eq(global_topk.o.valid),
+                      global_topk.o.ready.eq(results.w_rdy)]
 
         # Steps in flight, in order: whether to drop its results, and the cycle its first beat came in.
         now = Signal(COUNTER_BITS)
@@ -158,14 +169,12 @@ class Core(wiring.Component):
                       step_in.drop.eq(beat.drop), step_in.start.eq(step_start),
                       step_fifo.w_data.eq(step_in), step_fifo.w_en.eq(step_closed)]
         head = data.View(step_layout, step_fifo.r_data)
-        result = global_topk.o
-        dp.d.comb += [self.o.valid.eq(result.valid & step_fifo.r_rdy & ~head.drop),
-                      result.ready.eq(step_fifo.r_rdy & (self.o.ready | head.drop)),
-                      self.o.p.result.score.eq(result.p.score), self.o.p.result.beam.eq(result.p.beam),
-                      self.o.p.result.token.eq(result.p.token), self.o.p.last.eq(result.p.last & unit_ends_step)]
-        unit_done, step_done = Signal(), Signal()
-        dp.d.comb += [unit_done.eq(result.valid & result.ready & result.p.last),
-                      step_done.eq(unit_done & unit_ends_step), step_fifo.r_en.eq(step_done)]
+        result = data.View(fifo_layout, results.r_data)
+        dp.d.comb += [self.o.valid.eq(results.r_rdy & step_fifo.r_rdy & ~head.drop),
+                      results.r_en.eq(step_fifo.r_rdy & (self.o.ready | head.drop)),
+                      self.o.p.result.eq(result.result), self.o.p.last.eq(result.last)]
+        step_done = Signal()
+        dp.d.comb += [step_done.eq(results.r_rdy & results.r_en & result.last), step_fifo.r_en.eq(step_done)]
         # CYCLES = now - start + 1 at the step's last result, a 32-bit difference: a shallow pipelined sum, computed
         # every cycle and `lat` cycles late, so `lat` is added in. The head of the step FIFO is the same step for
         # far longer than `lat` cycles before its last result (the results follow a whole pipeline's latency).
@@ -176,21 +185,24 @@ class Core(wiring.Component):
             dp.d.sync += [self.cycles.eq(elapsed), self.steps.eq(self.steps + 1)]
 
         # Credits, counted from the input beat that closes a row / unit (its registered copy is `*_closed`). A unit
-        # is a step, or a row in per-row mode; GlobalTopK holds `step_buffers` finished units. A row-closing beat
-        # in per-row mode needs a unit credit too (the mode register counts as well as the step's: a step about to
-        # start in per-row mode only waits, safely, where it might not have had to).
+        # is a step, or in per-row mode a row; at most BEAMS_MAX units are held between their closing beat and
+        # m_axis (the result FIFO's size), one step's closing beat at a time (the step FIFO's). A step has at most
+        # BEAMS_MAX rows, so its rows never wait for its own results. The mode register counts as well as the
+        # step's: a step about to start in per-row mode only waits, safely, where it might not have had to.
         rows_in_flight = Signal(range(beam_topk.row_buffers + 1))
-        units_in_flight = Signal(range(global_topk.step_buffers + 1))
+        units_held = Signal(range(cfg.beams_max + 1))
         steps_in_flight = Signal(range(global_topk.step_buffers + 1))
         row_closed = unpack.beat_valid & beat.last
         unit_closed = row_closed & (beat.step_last | step_per_row)
+        unit_done = results.r_rdy & results.r_en & result.unit_last
         dp.d.sync += [rows_in_flight.eq(rows_in_flight + row_closed - row_done),
-                      units_in_flight.eq(units_in_flight + unit_closed - unit_done),
+                      units_held.eq(units_held + unit_closed - unit_done),
                       steps_in_flight.eq(steps_in_flight + step_closed - step_done)]
-        unit_credit = units_in_flight + unit_closed < global_topk.step_buffers
+        unit_credit = units_held + unit_closed < cfg.beams_max
+        step_credit = steps_in_flight + step_closed < global_topk.step_buffers
         dp.d.comb += [unpack.row_credit.eq((rows_in_flight + row_closed < beam_topk.row_buffers)
                                            & (unit_credit | ~(step_per_row | self.per_row))),
-                      unpack.step_credit.eq(unit_credit),
+                      unpack.step_credit.eq(step_credit & unit_credit),
                       unpack.datapath_empty.eq((steps_in_flight == 0) & ~step_closed)]
 
         with dp.If(unpack.framing_error):

@@ -12,7 +12,10 @@ rest of it.
 On `step_last` the list with that cycle's candidate in it is copied into the output buffer (a clock enable) and
 the list restarts empty, so the next step's first candidate may arrive on the next cycle. The reader streams the
 buffer's first k entries best first, padding (SCORE_NEG_INF, 0, 0) where the step had fewer than k candidates.
-One finished step is held (`step_buffers` = 1): the next `step_last` may come once `step_done` has pulsed.
+One finished step is held (`step_buffers` = 1): the next `step_last` may come once `step_done` has pulsed, or,
+while `o.ready` stays high, k cycles after the previous one (the reader reads the buffer's last entry on the cycle
+the next step overwrites it, and the next reading starts after that). `end`, sampled with `step_last`, comes back
+on that step's items (the core marks there whether a unit of results ends its step).
 """
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -40,8 +43,10 @@ class GlobalTopK(wiring.Component):
             "token": In(cfg.token_bits),
             "step_last": In(1),
             "k": In(range(cfg.k_max + 1)),
+            "end": In(1),
             "o": Out(stream.Signature(data.StructLayout({
-                "score": signed(SCORE_BITS), "beam": cfg.beam_bits, "token": cfg.token_bits, "last": 1}))),
+                "score": signed(SCORE_BITS), "beam": cfg.beam_bits, "token": cfg.token_bits, "last": 1,
+                "end": 1}))),
             "step_done": Out(1),
         })
 
@@ -80,13 +85,14 @@ class GlobalTopK(wiring.Component):
 
         # The reader: the buffer's first k entries, entry 0 first, one per cycle.
         step_k = Signal.like(self.k)
+        step_end = Signal()
         pending = Signal()                              # a finished step waits for the reader
         active = Signal()
         ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
         start = ~active & (pending | self.step_last)
         m.d.sync += pending.eq((pending | self.step_last) & ~start)
         with m.If(self.step_last):
-            m.d.sync += step_k.eq(self.k)
+            m.d.sync += [step_k.eq(self.k), step_end.eq(self.end)]
         with m.If(start):
             m.d.sync += [active.eq(1), ptr.eq(0)]
         entry_valid, entry_rank = mux_tree(out_valid, ptr), mux_tree(out_rank, ptr)
@@ -100,6 +106,7 @@ class GlobalTopK(wiring.Component):
                 self.o.p.beam.eq(Mux(entry_valid, ~entry_rank[cfg.token_bits:cfg.token_bits + cfg.beam_bits], 0)),
                 self.o.p.token.eq(Mux(entry_valid, ~entry_rank[:cfg.token_bits], 0)),
                 self.o.p.last.eq(is_last),
+                self.o.p.end.eq(step_end),
                 ptr.eq(ptr + 1),
             ]
             with m.If(is_last):

@@ -43,6 +43,7 @@ class Reg(enum.IntEnum):
     STEPS = 0x20      # R: steps completed (results delivered) since clear
     ID = 0x24         # R: CORE_ID
     WIDTHS = 0x28     # R: WIDTHS_FIELDS of the build (what CONFIG has no room for)
+    MODE = 0x2C       # RW: bit0 MODE_PER_ROW, taken when a step's first beat is
 
 
 class Status(enum.IntFlag):
@@ -52,9 +53,10 @@ class Status(enum.IntFlag):
 
 
 CTRL_CLEAR = 1
+MODE_PER_ROW = 1            # MODE bit0: each row's k best (B·k result beats) instead of the step's k best
 ID_MAGIC = 0x6253           # 'bS'
-# 2: WIDTHS at 0x28, so a host can rebuild the exact CoreConfig of a build it finds.
-INTERFACE_VERSION = 2
+# 2: WIDTHS at 0x28, so a host can rebuild the exact CoreConfig of a build it finds. 3: MODE at 0x2C (per-row mode).
+INTERFACE_VERSION = 3
 CORE_ID = ID_MAGIC << 16 | INTERFACE_VERSION
 # CoreConfig field -> (lowest bit, width) in its read-only register; VOCAB_MAX holds vocab_max whole.
 CONFIG_FIELDS = {"lanes": (0, 8), "k_max": (8, 8), "beams_max": (16, 8), "fmt": (24, 2), "frac_bits": (26, 6)}

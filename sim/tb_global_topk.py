@@ -55,21 +55,22 @@ async def steps_match_model(dut):
     cfg = CoreConfig(**CFG["cfg"])
     block = GlobalTopK(cfg)
     layout = block.o.p.shape()
-    f_score, f_beam, f_token, f_last = (Field(layout, n) for n in ("score", "beam", "token", "last"))
+    f_score, f_beam, f_token, f_last, f_end = (Field(layout, n) for n in ("score", "beam", "token", "last", "end"))
     steps = make_steps(rng, cfg, CFG["steps"])
+    ends = [rng.randint(0, 1) for _ in steps]         # `end`, taken with step_last, comes back on every item
     expected = []
-    for cands, k, _, _ in steps:
+    for (cands, k, _, _), end in zip(steps, ends):
         s, b, t = global_topk_items([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], k)
-        expected.append(list(zip(s.tolist(), b.tolist(), t.tolist(), [0] * (k - 1) + [1])))
+        expected.append(list(zip(s.tolist(), b.tolist(), t.tolist(), [0] * (k - 1) + [1], [end] * k)))
 
-    # Cycles: (valid, score, beam, token, step_last, k) or None for an idle cycle.
+    # Cycles: (valid, score, beam, token, step_last, k, end) or None for an idle cycle.
     beats = []
-    for cands, k, marker_alone, gap_rate in steps:
-        step = [(1, s, b, t, 0, k) for s, b, t in cands]
+    for (cands, k, marker_alone, gap_rate), end in zip(steps, ends):
+        step = [(1, s, b, t, 0, k, rng.randint(0, 1)) for s, b, t in cands]
         if marker_alone:
-            step.append((0, rng.randint(SCORE_NEG_INF, SCORE_MAX), 0, 0, 1, k))
+            step.append((0, rng.randint(SCORE_NEG_INF, SCORE_MAX), 0, 0, 1, k, end))
         else:
-            step[-1] = step[-1][:4] + (1, k)
+            step[-1] = step[-1][:4] + (1, k, end)
         for beat in step:
             while rng.random() < gap_rate:
                 beats.append(None)
@@ -77,7 +78,7 @@ async def steps_match_model(dut):
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    for name in ("valid", "score", "beam", "token", "step_last", "k", "o__ready"):
+    for name in ("valid", "score", "beam", "token", "step_last", "k", "end", "o__ready"):
         getattr(dut, name).value = 0
     for _ in range(3):
         await RisingEdge(dut.clk)
@@ -97,11 +98,11 @@ async def steps_match_model(dut):
             beat = None
         if beat is None:
             beat = (0, rng.randint(SCORE_NEG_INF, SCORE_MAX), rng.randrange(cfg.beams_max),
-                    rng.randrange(cfg.vocab_max), 0, cfg.k_max)
-        valid, score, beam, token, last, k = beat
+                    rng.randrange(cfg.vocab_max), 0, cfg.k_max, rng.randint(0, 1))
+        valid, score, beam, token, last, k, end = beat
         outstanding += last
         dut.valid.value, dut.score.value, dut.beam.value = valid, score & ((1 << SCORE_BITS) - 1), beam
-        dut.token.value, dut.step_last.value, dut.k.value = token, last, k
+        dut.token.value, dut.step_last.value, dut.k.value, dut.end.value = token, last, k, end
         if stall == 0 and rng.random() < 0.01:
             stall = rng.randint(20, 80)                 # m_axis holds off for a while
         stall = max(0, stall - 1)
@@ -113,7 +114,7 @@ async def steps_match_model(dut):
             outstanding -= 1
         if ready and int(dut.o__valid.value):
             word = dut.o__payload.value.to_unsigned()
-            current.append((f_score.get(word), f_beam.get(word), f_token.get(word), f_last.get(word)))
+            current.append((f_score.get(word), f_beam.get(word), f_token.get(word), f_last.get(word), f_end.get(word)))
             if current[-1][3]:
                 got_steps.append(current)
                 current = []

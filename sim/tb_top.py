@@ -18,8 +18,8 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
                            AxiStreamSource)
 
-from beamstream.hw.interface import CORE_ID, CTRL_CLEAR, FORMATS, CoreConfig, Reg, Status
-from beamstream.hwmodel.core import pack_step, step_buffer, step_fixed, unpack_results
+from beamstream.hw.interface import CORE_ID, CTRL_CLEAR, FORMATS, MODE_PER_ROW, CoreConfig, Reg, Status
+from beamstream.hwmodel.core import pack_step, rows_fixed, step_buffer, step_fixed, unpack_results
 
 CFG = CoreConfig(**json.loads(os.environ.get("BEAMSTREAM_CONFIG", "{}")))
 SEED = 1 + int(os.environ.get("BEAMSTREAM_SEED", "0"))   # the suite's seed offset (tests/conftest.py)
@@ -132,13 +132,17 @@ class Harness:
         self.send(pack_step(logits, scores, CFG, buf))
         return buf
 
-    async def expect(self, logits, scores, k, what=""):
-        """Receive one step's results and compare them bit for bit with the model."""
+    async def set_mode(self, per_row: bool):
+        await self.write(Reg.MODE, MODE_PER_ROW if per_row else 0)
+
+    async def expect(self, logits, scores, k, what="", per_row=False):
+        """Receive one step's results and compare them bit for bit with the model (B*k beats in per-row mode)."""
         timeout = 50 * logits.size + 20000
         frame = await with_timeout(self.sink.recv(), timeout * CLOCK_NS, "ns")
         words = np.frombuffer(bytes(frame.tdata), dtype="<u8")
-        want = step_fixed(logits, scores, k, CFG)
-        assert len(words) == k, f"{what}: {len(words)} result beats (TLAST on beat {len(words)}), expected {k}"
+        want = [a.reshape(-1) for a in rows_fixed(logits, scores, k, CFG)] if per_row else step_fixed(logits, scores, k, CFG)
+        n = len(want[0])
+        assert len(words) == n, f"{what}: {len(words)} result beats (TLAST on beat {len(words)}), expected {n}"
         got = unpack_results(words.copy())
         for name, g, w in zip(("scores", "beams", "tokens"), got, want):
             assert np.array_equal(g, w), f"{what}: {name} differ\n  got  {g.tolist()}\n  want {w.tolist()}"
@@ -169,17 +173,24 @@ async def register_map(dut):
     await h.write(Reg.WIDTHS, 0)
     assert [await h.read(r) for r in (Reg.ID, Reg.CONFIG, Reg.WIDTHS)] == [CORE_ID, build[Reg.CONFIG],
                                                                           build[Reg.WIDTHS]]
+    assert await h.read(Reg.MODE) == 0
+    await h.write(Reg.MODE, 0xFFFF_FFFF)         # one bit; the others read zero
+    assert await h.read(Reg.MODE) == MODE_PER_ROW
+    await h.clear()                              # clear keeps MODE
+    assert await h.read(Reg.MODE) == MODE_PER_ROW
+    await h.set_mode(False)
     await h.axil.write(int(Reg.VOCAB), b"\x07")    # one byte lane: the others hold
     assert await h.read(Reg.VOCAB) == (CFG.vocab_max & ~0xFF) | 7
     await h.clear()                              # clear keeps VOCAB/BEAMS/K
     assert await h.read(Reg.BEAMS) == CFG.beams_max
 
 
-async def run_batches(h: Harness, rng, steps_per_shape: int, pauses: bool):
+async def run_batches(h: Harness, rng, steps_per_shape: int, pauses: bool, per_row: bool = False):
     """Every shape, a batch of back-to-back steps each; returns how many steps ran."""
     if pauses:
         h.source.set_pause_generator(random_pauses(rng, 0.3))
         h.sink.set_pause_generator(random_pauses(rng, 0.5))
+    await h.set_mode(per_row)
     done = 0
     for vocab, beams, k in shapes(CFG):
         await h.configure(vocab, beams, k)
@@ -187,7 +198,7 @@ async def run_batches(h: Harness, rng, steps_per_shape: int, pauses: bool):
         for logits, scores in steps:
             h.send_step(logits, scores)
         for n, (logits, scores) in enumerate(steps):
-            await h.expect(logits, scores, k, f"V={vocab} B={beams} K={k} step {n}")
+            await h.expect(logits, scores, k, f"V={vocab} B={beams} K={k} step {n}", per_row)
         done += len(steps)
         assert await h.idle_status() == 0
     h.source.clear_pause_generator()
@@ -209,6 +220,31 @@ async def random_steps_with_gaps_and_backpressure(dut):
     assert await h.read(Reg.STEPS) == done
 
 
+@cocotb.test(skip=bool(BENCH))
+async def per_row_steps(dut):
+    """Per-row mode: back to back, then with gaps and backpressure; then the mode switched between steps while
+    the previous step's results are still in flight (MODE is taken with a step's first beat)."""
+    h = await started(dut)
+    rng = np.random.default_rng(SEED + 8)
+    done = await run_batches(h, rng, steps_per_shape=3, pauses=False, per_row=True)
+    done += await run_batches(h, rng, steps_per_shape=2, pauses=True, per_row=True)
+    vocab, beams = min(CFG.vocab_max, 3 * CFG.lanes + 2), CFG.beams_max
+    k = min(CFG.k_max, beams * vocab)
+    await h.configure(vocab, beams, k)
+    modes = [bool(m) for m in rng.integers(0, 2, 8)]
+    steps = [make_step(rng, beams, vocab, KINDS[n % len(KINDS)]) for n in range(len(modes))]
+    for per_row, step in zip(modes, steps):
+        await h.set_mode(per_row)
+        h.send_step(*step)
+        while not (h.source.empty() and h.source.idle()):     # every beat taken: the next MODE is the next step's
+            await RisingEdge(dut.clk)
+    for n, (per_row, step) in enumerate(zip(modes, steps)):
+        await h.expect(*step, k, f"mode switch, step {n}", per_row)
+    assert await h.idle_status() == 0
+    assert await h.read(Reg.STEPS) == done + len(steps)
+    await h.set_mode(False)
+
+
 def framed(cfg, logits, scores, cut: int):
     """The step's beats with `cut` beats removed (cut > 0: TLAST early) or -cut extra beats (TLAST late)."""
     lanes = pack_step(logits, scores, cfg, step_buffer(cfg, *logits.shape)).reshape(-1, cfg.lanes)
@@ -228,13 +264,14 @@ async def framing_errors(dut):
     # TLAST one beat early, on the last row's header, on the first beat; one beat late, a row late
     cuts = [c for c in dict.fromkeys([1, CFG.beats_per_row(vocab) - 1, beats - 1, -1, -CFG.beats_per_row(vocab)])
             if c != 0 and c < beats]
-    for cut in cuts:
+    for per_row, cut in [(per_row, cut) for per_row in (False, True) for cut in cuts]:
+        await h.set_mode(per_row)
         h.sink.set_pause_generator(random_pauses(rng, 0.3))
         bad = make_step(rng, beams, vocab, "random")
         good = make_step(rng, beams, vocab, "random")
         h.send(framed(CFG, *bad, cut))
         h.send_step(*good)                                   # back to back behind the bad one
-        await h.expect(*good, k, f"step after a framing error (cut {cut})")
+        await h.expect(*good, k, f"step after a framing error (cut {cut}, per_row={per_row})", per_row)
         status = await h.idle_status()
         assert status == Status.FRAMING_ERROR, f"cut {cut}: STATUS {status:#x}"
         assert h.sink.empty(), f"cut {cut}: results of the bad step came out"
@@ -276,21 +313,23 @@ async def clear_mid_step(dut):
     await h.configure(vocab, beams, k)
     total = beams * CFG.beats_per_row(vocab)
     # The source pauses a beat or two after the count is reached: leave room so the clear lands mid-step.
-    for taken_before_clear in [t for t in dict.fromkeys([1, total // 2, total - 4]) if 1 <= t <= total - 4]:
-        h.send_step(*make_step(rng, beams, vocab, "random"))
-        taken = 0
-        while taken < taken_before_clear:
-            await RisingEdge(dut.clk)
-            taken += int(dut.s_axis_tvalid.value) & int(dut.s_axis_tready.value)
-        h.source.pause = True                                # the rest of the step waits behind the clear
-        await h.clear()
-        h.source.pause = False
-        good = make_step(rng, beams, vocab, "specials")
-        h.send_step(*good)
-        await h.expect(*good, k, f"step after a clear at beat {taken_before_clear}")
-        assert await h.idle_status() == 0
-        assert h.sink.empty() and await h.read(Reg.STEPS) == 1
-        await h.clear()
+    for per_row in (False, True):
+        await h.set_mode(per_row)
+        for taken_before_clear in [t for t in dict.fromkeys([1, total // 2, total - 4]) if 1 <= t <= total - 4]:
+            h.send_step(*make_step(rng, beams, vocab, "random"))
+            taken = 0
+            while taken < taken_before_clear:
+                await RisingEdge(dut.clk)
+                taken += int(dut.s_axis_tvalid.value) & int(dut.s_axis_tready.value)
+            h.source.pause = True                                # the rest of the step waits behind the clear
+            await h.clear()
+            h.source.pause = False
+            good = make_step(rng, beams, vocab, "specials")
+            h.send_step(*good)
+            await h.expect(*good, k, f"step after a clear at beat {taken_before_clear}", per_row)
+            assert await h.idle_status() == 0
+            assert h.sink.empty() and await h.read(Reg.STEPS) == 1
+            await h.clear()
 
 
 async def measure(h: Harness, rng, vocab, beams, k, steps=1):

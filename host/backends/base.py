@@ -13,6 +13,15 @@ class StepResult(NamedTuple):
     tokens: np.ndarray  # int64[k]
 
 
+class RowsResult(NamedTuple):
+    """Each row's k best (score, token), best first, rows in beam order (a hardware backend's per-row mode).
+
+    A row with fewer than k tokens (V < k) ends with (-inf, 0) entries.
+    """
+    scores: np.ndarray  # float64[B, k], log-probabilities (beam score + log_softmax)
+    tokens: np.ndarray  # int64[B, k]
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str

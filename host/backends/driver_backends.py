@@ -7,7 +7,7 @@ from pathlib import Path
 from beamstream.driver import Driver
 from beamstream.hw.interface import CoreConfig
 
-from .base import StepResult
+from .base import RowsResult, StepResult
 
 BITSTREAMS = Path(__file__).resolve().parents[2] / "bitstreams"
 BOARDS = ("pynq-z2", "zcu104", "kv260")
@@ -31,6 +31,10 @@ class DriverBackend:
 
     def step(self, logits, beam_scores, k) -> StepResult:
         return self.driver.step(logits, beam_scores, k)
+
+    def step_rows(self, logits, beam_scores, k) -> RowsResult:
+        """Each row's k best in one transfer (the core's per-row mode)."""
+        return self.driver.step_rows(logits, beam_scores, k)
 
     @property
     def last_cycles(self) -> int:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from beamstream.hw.interface import CoreConfig
-from beamstream.hwmodel.core import scores_to_float, step_fixed
+from beamstream.hwmodel.core import rows_fixed, scores_to_float, step_fixed
 
-from .base import StepResult, check_step
+from .base import RowsResult, StepResult, check_step
 
 
 class HwModelBackend:
@@ -29,3 +29,11 @@ class HwModelBackend:
                              max_k=cfg.k_max)
         scores, beams, tokens = step_fixed(x, s, k, cfg)
         return StepResult(scores_to_float(scores, cfg), beams, tokens)
+
+    def step_rows(self, logits, beam_scores, k) -> RowsResult:
+        """Each row's k best, as the core's per-row mode returns them (`rows_fixed`)."""
+        cfg = self.config
+        x, s, k = check_step(logits, beam_scores, k, max_beams=cfg.beams_max, max_vocab=cfg.vocab_max,
+                             max_k=cfg.k_max)
+        scores, _, tokens = rows_fixed(x, s, k, cfg)
+        return RowsResult(scores_to_float(scores, cfg), tokens)

@@ -2,7 +2,7 @@
 
 The step model composes the block models exactly as hw/core.py composes the blocks: logits through the wire
 format to fixed-point keys, per row the log-sum-exp and the top min(k, V) keys, those normalised with the beam
-score, then the global top k. Scores are 32-bit fixed point with F = cfg.frac_bits fraction bits.
+score, then the global top k (`step_fixed`), or in per-row mode each row's own top k (`rows_fixed`). Scores are 32-bit fixed point with F = cfg.frac_bits fraction bits.
 
 The packing helpers are what a driver needs around a DMA transfer (sim and PYNQ reuse them): `step_buffer` /
 `result_buffer` allocate once per shape, `pack_step` / `unpack_results` fill caller-owned arrays in place.
@@ -16,10 +16,21 @@ from beamstream.hw.interface import (FORMATS, HEADER_SCORE_BITS, LANE_WIDTH, RES
                                      SCORE_NEG_INF, CoreConfig)
 
 from .numerics import beam_score_to_fixed, logits_to_keys, normalise, rows_lse, to_wire
-from .topk import beam_topk, global_topk
+from .topk import beam_topk, global_topk, global_topk_items
 
 LANE_DTYPE = {fmt: np.dtype(f"<u{LANE_WIDTH[fmt] // 8}") for fmt in FORMATS}
 RESULT_DTYPE = np.dtype(f"<u{RESULT_BEAT_BITS // 8}")    # one m_axis beat
+
+
+def _row_candidates(logits, beam_scores, k, cfg):
+    """Per row, what GlobalTopK receives: (scores, tokens) of the row's top min(k, V) keys, normalised."""
+    keys = logits_to_keys(logits, cfg)
+    beam_fix = beam_score_to_fixed(beam_scores, cfg)
+    lse, neg_inf = rows_lse(keys, cfg)
+    per_row = min(k, keys.shape[1])
+    for b, row in enumerate(keys):
+        row_keys, row_tokens = beam_topk(row, per_row)
+        yield normalise(row_keys, beam_fix[b], lse[b], neg_inf[b], cfg), np.asarray(row_tokens, dtype=np.int64)
 
 
 def step_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreConfig):
@@ -27,24 +38,32 @@ def step_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreCon
 
     Returns (scores int64[k] fixed point, SCORE_NEG_INF for -inf; beams int64[k]; tokens int64[k]), best first.
     """
-    keys = logits_to_keys(logits, cfg)
-    beam_fix = beam_score_to_fixed(beam_scores, cfg)
-    lse, neg_inf = rows_lse(keys, cfg)
-    per_row = min(k, keys.shape[1])
     scores, beams, tokens = [], [], []
-    for b, row in enumerate(keys):
-        row_keys, row_tokens = beam_topk(row, per_row)
-        scores.append(normalise(row_keys, beam_fix[b], lse[b], neg_inf[b], cfg))
-        beams.append(np.full(per_row, b, dtype=np.int64))
-        tokens.append(np.asarray(row_tokens, dtype=np.int64))
+    for b, (row_scores, row_tokens) in enumerate(_row_candidates(logits, beam_scores, k, cfg)):
+        scores.append(row_scores)
+        beams.append(np.full(row_scores.size, b, dtype=np.int64))
+        tokens.append(row_tokens)
     return tuple(np.asarray(a, dtype=np.int64) for a in
                  global_topk(np.concatenate(scores), np.concatenate(beams), np.concatenate(tokens), k))
 
 
-def hw_step(logits, beam_scores, k, cfg: CoreConfig):
-    """`step_fixed` after the same input checks every backend makes (clear ValueErrors, limits of `cfg`)."""
+def rows_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreConfig):
+    """The core's result for one step in per-row mode (MODE bit0): each row's k best, rows in beam order.
+
+    Returns (scores int64[B, k], beams int64[B, k], tokens int64[B, k]); a row's k best by score, equal scores by
+    smaller token, after the same per-row selection as `step_fixed`; a row with fewer than k candidates (V < k)
+    is padded with (SCORE_NEG_INF, 0, 0), as the core pads.
+    """
+    rows = [global_topk_items(row_scores, np.full(row_scores.size, b, dtype=np.int64), row_tokens, k)
+            for b, (row_scores, row_tokens) in enumerate(_row_candidates(logits, beam_scores, k, cfg))]
+    return tuple(np.stack([row[i] for row in rows]).astype(np.int64) for i in range(3))
+
+
+def hw_step(logits, beam_scores, k, cfg: CoreConfig, *, per_row: bool = False):
+    """`step_fixed` (or `rows_fixed`) after the same input checks every backend makes (clear ValueErrors, limits
+    of `cfg`)."""
     x, s, k = check_step(logits, beam_scores, k, max_beams=cfg.beams_max, max_vocab=cfg.vocab_max, max_k=cfg.k_max)
-    return step_fixed(x, s, k, cfg)
+    return (rows_fixed if per_row else step_fixed)(x, s, k, cfg)
 
 
 def scores_to_float(scores_fix: np.ndarray, cfg: CoreConfig, out: np.ndarray | None = None) -> np.ndarray:
