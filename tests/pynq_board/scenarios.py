@@ -207,11 +207,13 @@ def close_and_with_free_the_buffers(ctx: Context):
 def steps_beyond_the_dma_length_register_are_refused(ctx: Context):
     narrow = write_overlay(ctx.folder / "narrow", ctx.config.beat_bits, length_width=14)
     backend = PynqBackend(bitstream=narrow)
-    ctx.step_checked(backend, 2, 1000, 2)           # 2 x 251 beats of 16 bytes = 8032 bytes: fits in 16383
+    fits, too_big = (beams * ctx.config.beats_per_row(1000) * ctx.config.beat_bits // 8 for beams in (2, 8))
+    assert fits <= 16383 < too_big, (fits, too_big)
+    ctx.step_checked(backend, 2, 1000, 2)
     live = board.memory.live
     step = random_step(ctx.rng, 8, 1000)
     try:
-        backend.step(*step, 2)                       # 32128 bytes
+        backend.step(*step, 2)
     except ValueError as exc:
         assert re.search(r"buffer length register is 14 bits wide.*at most 16383 bytes", str(exc)), exc
     else:

