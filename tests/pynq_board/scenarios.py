@@ -239,6 +239,24 @@ def without_root_the_message_says_so_and_auto_does_not_fall_back(ctx: Context):
 
 
 @scenario
+def decoders_run_on_this_numpy(ctx: Context):
+    """beam_search, greedy and sample with the numpy backend and on the board, with this venv's numpy (1.21 on
+    PYNQ 3.x images): the board decodes what the hwmodel decodes."""
+    import beamstream
+    from beamstream.models.toy import make_table, toy_fn
+    model = toy_fn(make_table(3000, seed=5))
+    board_backend = ctx.backend()
+    runs = {name: beamstream.beam_search(model, [1, 2, 3], num_beams=4, max_new_tokens=6, backend=backend)
+            for name, backend in (("board", board_backend), ("hwmodel", ctx.model), ("numpy", "numpy"))}
+    assert runs["board"].sequences == runs["hwmodel"].sequences, runs
+    assert np.allclose(runs["board"].scores, runs["numpy"].scores, atol=1e-2), runs
+    for backend in ("numpy", board_backend):
+        assert len(beamstream.greedy(model, [1, 2], max_new_tokens=4, backend=backend).sequences[0]) == 6
+        assert len(beamstream.sample(model, [1, 2], max_new_tokens=4, top_k=8, seed=1, backend=backend).sequences[0]) == 6
+    board_backend.close()
+
+
+@scenario
 def auto_picks_the_board(ctx: Context):
     from beamstream.backends.auto import auto_backend
     backend = auto_backend()
