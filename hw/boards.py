@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from .config import LANE_WIDTH, CoreConfig
+from .interface import LANE_WIDTH, CoreConfig
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from beamstream.driver import DeviceConfig
 from beamstream.hw.boards import BOARDS, make_variables
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 FLOW = Path(__file__).parents[1] / "bitstreams"
 STUB = Path(__file__).parent / "vivado_stub.tcl"
@@ -84,8 +83,7 @@ def test_the_block_design_of_each_board_default(tmp_path, board):
     assert second["CONFIG.c_s_axis_s2mm_tdata_width"] == first["CONFIG.c_m_axi_s2mm_data_width"] == "64"
     # The length register carries the biggest step the driver may send to this build.
     width = int(first["CONFIG.c_sg_length_width"])
-    biggest = DeviceConfig(cfg.lanes, cfg.k_max, cfg.beams_max, cfg.vocab_max, cfg.fmt, cfg.frac_bits).step_bytes(
-        cfg.beams_max, cfg.vocab_max)
+    biggest = cfg.step_bytes(cfg.beams_max, cfg.vocab_max)
     assert biggest <= 2 ** width - 1 and width <= 26
     # The second HP automation joins the S2MM master to the interconnect the first one made.
     (mm2s,), (s2mm,) = automation(calls, "/axi_dma/M_AXI_MM2S"), automation(calls, "/axi_dma/M_AXI_S2MM")

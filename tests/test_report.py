@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.report import bandwidth, cycles, render, sweep, yosys
 from beamstream.commands import report as report_command
 

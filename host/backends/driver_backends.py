@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from beamstream.driver import Driver
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .base import StepResult
 
@@ -22,11 +22,12 @@ class DriverBackend:
     def __init__(self, driver: Driver, name: str):
         self.driver = driver
         self.name = name
-        self.max_k = driver.config.k_max
-        self.formats = (driver.config.fmt,)
+        self.config = driver.core_config()   # the core's build, as its registers describe it
+        self.max_k = self.config.k_max
+        self.formats = (self.config.fmt,)
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.driver.config})"
+        return f"{type(self).__name__}({self.config})"
 
     def step(self, logits, beam_scores, k) -> StepResult:
         return self.driver.step(logits, beam_scores, k)
@@ -48,7 +49,6 @@ class SimBackend(DriverBackend):
         config = CoreConfig() if config is None else config
         if not isinstance(config, CoreConfig):
             raise ValueError(f"config must be a CoreConfig, got {config!r}")
-        self.config = config
         super().__init__(Driver(SimTransport(config)), "sim")
 
 

@@ -1,7 +1,7 @@
 """DMA bandwidth per board and the projected latency of one step (the larger of compute and transfer time).
 
-A step is one MM2S transfer of `BEAMS x (header + ceil(V/P))` beats of P lanes (DESIGN §3) and one S2MM transfer
-of K 64-bit results. The DMA's stream runs on the core's clock, so a beat per cycle is the stream's ceiling; the
+A step is one MM2S transfer of `BEAMS x (header + ceil(V/P))` beats of P lanes (docs/interface.md §2) and one
+S2MM transfer of K 64-bit results. The DMA's stream runs on the core's clock, so a beat per cycle is the stream's ceiling; the
 PS high-performance (HP) port and the DDR behind it can be lower. Sources of every figure are in docs/report.md.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from beamstream.hw.boards import BOARDS as BITSTREAM_BOARDS
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .yosys import TIMING
 

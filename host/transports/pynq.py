@@ -26,7 +26,7 @@ import os
 import time
 from pathlib import Path
 
-from beamstream.hw.registers import Reg, Status
+from beamstream.hw.interface import Reg, Status
 
 from .base import Transport
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .verilated import VerilatedDevice
 

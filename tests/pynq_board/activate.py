@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.transports.verilated import VerilatedDevice
 
 from .board import SimulatedBoard, install

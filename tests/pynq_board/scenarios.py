@@ -21,7 +21,7 @@ import numpy as np
 from beamstream.backends.driver_backends import PynqBackend
 from beamstream.backends.hwmodel_backend import HwModelBackend
 from beamstream.driver import DeviceError
-from beamstream.hw.registers import Reg
+from beamstream.hw.interface import Reg
 from beamstream.transports import pynq as transport_module
 
 from .overlay import write_overlay
