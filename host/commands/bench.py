@@ -10,6 +10,7 @@ PARTS = {
     "search": "whole beam search: beamstream vs transformers generate",
     "rtl": "gateware throughput from the CYCLES register",
     "sim": "Verilated RTL as a device vs the cocotb path",
+    "model": "the default model: NumPy runtime vs transformers + torch (token time, prefill, peak memory)",
 }
 
 
