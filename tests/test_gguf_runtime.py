@@ -147,9 +147,14 @@ def test_tiny_random_gguf_equals_transformers(tmp_path, kw):
     assert np.abs(np.array(got) - ref[4:]).max() < 1e-4
 
 
-def test_file_reader_equals_gguf_reader():
+@pytest.mark.parametrize("first_read", [1 << 22, 1000])
+def test_file_reader_equals_gguf_reader(monkeypatch, first_read):
+    """Also with a first read far shorter than the header (1.8 MB), which makes the reader grow it 11 times."""
     import gguf
 
+    from beamstream.models import gguf_file
+
+    monkeypatch.setattr(gguf_file, "FIRST_READ", first_read)
     path = default_gguf()
     ours, ref = GGUFFile(path), gguf.GGUFReader(path)
     for key, field in ref.fields.items():
