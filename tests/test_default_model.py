@@ -11,6 +11,7 @@ import beamstream
 from beamstream.models import default_gguf, load_pretrained
 from beamstream.models.gguf_tokenizer import GGUFTokenizer
 from beamstream.models.llama_session import NumpyLlama
+from blas_one_thread import one_blas_thread  # noqa: F401  (autouse)
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time"]
 
