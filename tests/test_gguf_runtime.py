@@ -13,9 +13,7 @@ from beamstream.models.llama_session import NumpyLlama
 from gguf_tiny import write_tiny_llama
 from blas_one_thread import one_blas_thread  # noqa: F401  (autouse)
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytestmark = pytest.mark.hf
+hf = pytest.mark.hf        # the tests against transformers; the others need neither torch nor transformers
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n    if n < 2:", "Once upon a time, in a land far away,",
            "1 + 1 = 2, 2 + 2 =", "Grüße aus Köln! Ça va? 日本語のテキスト"]
@@ -23,6 +21,8 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    if n < 2:", "Once
 
 @pytest.fixture(scope="module")
 def hf_default():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     from beamstream.models import load_hf_default
 
     old = torch.get_num_threads()
@@ -42,6 +42,8 @@ def np16():
 
 
 def hf_logits(model, ids):
+    import torch
+
     with torch.no_grad():
         return model(torch.tensor([ids])).logits[0].float().numpy()
 
@@ -67,11 +69,13 @@ def sequences(hf_default):
     return out
 
 
+@hf
 def test_logits_without_cache_equal_transformers(np32, sequences):
     for _, seq, ref in sequences:
         assert np.abs(np32.logits(seq) - ref).max() < 1e-3
 
 
+@hf
 def test_logits_with_cache_equal_transformers(np32, sequences):
     """All five prompts (different lengths) started as one batch, then every row advanced token by token: each
     row's logits at every position of its continuation equal transformers' full pass."""
@@ -85,6 +89,7 @@ def test_logits_with_cache_equal_transformers(np32, sequences):
     assert worst < 1e-3
 
 
+@hf
 def test_float16_weights_stay_close(np16, sequences):
     """Measured here: max |float16 - transformers| ~ 0.03 on SmolLM2's logits (float32 weights: ~6e-5)."""
     worst = max(np.abs(np16.logits(seq) - ref).max() for _, seq, ref in sequences)
@@ -92,6 +97,7 @@ def test_float16_weights_stay_close(np16, sequences):
     print(f"float16 weights: max abs logit difference {worst:.4f}")
 
 
+@hf
 def test_start_batch_rows_equal_single_prompts(np32, sequences, hf_default):
     model, _ = hf_default
     prompts = [seq[:n] for n, seq, _ in sequences]
@@ -106,6 +112,7 @@ def test_start_batch_rows_equal_single_prompts(np32, sequences, hf_default):
         assert np.abs(step[i] - hf_logits(model, prompts[parent] + [nxt[i]])[-1]).max() < 1e-3
 
 
+@hf
 def test_beam_reorder_in_place_equals_recomputation(np32, hf_default):
     """Random parents (duplicates, swaps, cycles, fewer and more rows) on a session that must grow once; every
     row's logits equal transformers' full pass over that row's sequence."""
@@ -126,10 +133,13 @@ def test_beam_reorder_in_place_equals_recomputation(np32, hf_default):
     assert session.capacity[0] >= 5 and session.capacity[1] >= len(prompt) + 6
 
 
+@hf
 @pytest.mark.parametrize("kw", [dict(tied=False, kv_heads=2), dict(tied=True, kv_heads=4),
                                 dict(rope_linear=2.0, kv_heads=1)])
 def test_tiny_random_gguf_equals_transformers(tmp_path, kw):
-    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    AutoModelForCausalLM, LlamaForCausalLM = transformers.AutoModelForCausalLM, transformers.LlamaForCausalLM
 
     write_tiny_llama(tmp_path / "tiny.gguf", **kw)
     hf = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file="tiny.gguf").eval()
