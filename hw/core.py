@@ -1,5 +1,5 @@
-"""The decode-step core: framing, the score datapath of DESIGN §2, the credits that stall the input, and the
-counters and error bits the registers show.
+"""The decode-step core: framing, the score datapath of docs/interface.md §1, the credits that stall the input,
+and the counters and error bits the registers show.
 
     i ─► Unpack ─► FloatToFixed ×P ─┬─► OnlineLogSumExp ─► LSE FIFO ─┐
           │        FloatToFixed(s) ─┴─► BeamTopK ───────────────────┴─► ScoreNormaliser ─► GlobalTopK ─► o
@@ -19,9 +19,9 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .beam_topk import BeamTopK
-from .config import SCORE_BITS, CoreConfig
 from .float_to_fixed import FloatToFixed
 from .global_topk import GlobalTopK
+from .interface import RESULT_FIELDS, SCORE_BITS, CoreConfig
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
 from .pipelined_arith import SumStyle, delayed
@@ -29,8 +29,9 @@ from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
 
-# One m_axis beat (DESIGN §3): [31:0] score, [39:32] beam, [63:40] token.
-RESULT_LAYOUT = data.StructLayout({"score": signed(SCORE_BITS), "beam": 8, "token": 24})
+# One m_axis beat (docs/interface.md §2): fields in RESULT_FIELDS' order, lowest bits first.
+RESULT_LAYOUT = data.StructLayout({name: signed(width) if name == "score" else width
+                                   for name, (_, width) in sorted(RESULT_FIELDS.items(), key=lambda f: f[1][0])})
 OUTPUT_LAYOUT = data.StructLayout({"result": RESULT_LAYOUT, "last": 1})
 
 

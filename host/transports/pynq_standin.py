@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .verilated import VerilatedDevice
 
@@ -115,7 +115,9 @@ class _StandInDMA:
         self.recvchannel = _Channel(self, "recv")
 
     def _read_register(self, offset):
-        return 0  # soft reset completes at once
+        """DMACR reads 0 (a soft reset completes at once); DMASR reads idle once a transfer is done."""
+        channel = {0x04: self.sendchannel, 0x34: self.recvchannel}.get(offset)
+        return 0x2 if channel is not None and channel.done else 0
 
     def _write_register(self, offset, value):
         if offset == 0x00 and value & DMA_SOFT_RESET:
@@ -164,12 +166,20 @@ class _StandInCore:
 
 
 class _StandInOverlay:
+    def download(self):
+        pass
+
     def __init__(self, stand_in: "PynqStandIn", bitstream):
         self.bitstream = bitstream
         self.axi_dma = _StandInDMA(stand_in.device, stand_in.length_width)
         self.beamstream = _StandInCore(stand_in)
+        self.clock_dict = {}
         self.ip_dict = {"axi_dma": {"type": DMA_VLNV, "parameters": self.axi_dma.description["parameters"]},
                         "beamstream": {"type": CORE_VLNV, "parameters": {}}}
+
+
+class _StandInClocks:
+    fclk0_mhz = 100.0
 
 
 class PynqStandIn:
@@ -185,6 +195,7 @@ class PynqStandIn:
         self.register_writes = 0
         self.allocations = 0
         self._next_address = 0x1000_0000
+        self.Clocks = _StandInClocks
 
     def Overlay(self, bitstream, download=True):  # noqa: N802 (pynq's name)
         if not str(bitstream).endswith(".bit"):
