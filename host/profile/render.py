@@ -118,11 +118,12 @@ def markdown(data: ProfileData, plots_note: str) -> str:
         f"Machine: {m.get('cpu')} ({m.get('machine')}), NumPy {m.get('numpy')} dispatching to {m.get('simd')}, "
         f"BLAS threads: {m.get('blas_threads')}, Python {m.get('python')}. Step backend: `{data.backend}`.",
         f"Method: per configuration the fastest of {p.repeats} beam-search decode(s) (no EOS, so every token is "
-        "generated) with the "
+        "generated), and in it the median token (by wall time), with the "
         "project's decoder; the model's session reports its phases to a timer (`profiler.phase(name)`), the "
         "session's `advance` and the backend's `step` are timed with the same clock, and the decoder's own time "
         "is the gaps between those calls. The window runs from the end of the prompt's step to the end of the "
-        f"last step ({p.new_tokens - 1} tokens); every figure is wall time per token. Prefill is not in it.",
+        f"last step ({p.new_tokens - 1} tokens, each split on its own); every figure is wall time per token. "
+        "Prefill is not in it.",
         "## Time per generated token", split_table(data.splits),
         "The host's bookkeeping is `host: cache reorder` (the runtime's KV cache reordered by parent beam) and "
         "`host: decoder` (the decoder between the model and the step: candidates, hypotheses, processors); "
@@ -174,7 +175,7 @@ def plot_split(data: ProfileData, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     splits = data.splits
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(splits) + 2), 4.4))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * len(splits) + 4.5), 4.6))
     xs = range(len(splits))
     bottom = [0.0] * len(splits)
     for col in COLUMNS:
@@ -187,9 +188,9 @@ def plot_split(data: ProfileData, path: Path) -> None:
         if pts:
             ax.plot(*zip(*pts), marker, color="black", ms=4, ls="none", label=f"token, bf16 step on {board}")
     ax.set_xticks(list(xs), [f"B={s.beams}\n{s.context}" for s in splits], fontsize=7)
-    ax.set(ylabel="ms per generated token", xlabel="beams / context tokens",
-           title=f"Where a token's time goes: {data.model_name[:60]}")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set(ylabel="ms per generated token", xlabel="beams / context tokens")
+    ax.set_title(f"Where a generated token's time goes\n{data.model_name}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
