@@ -29,7 +29,7 @@ def _ms(seconds: float) -> str:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 2**20:,.1f}" if nbytes >= 2**20 else f"{nbytes / 2**10:,.1f} KiB"
+    return f"{nbytes / 2**20:,.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:,.1f} KiB"
 
 
 def split_table(splits) -> str:
@@ -43,7 +43,7 @@ def split_table(splits) -> str:
 
 def memory_table(data: ProfileData) -> str:
     fmts = [k[5:] for k in data.memory[0][2] if k.startswith("wire_")] if data.memory else []
-    header = ["B", "context", "weights MiB", "KV / token / beam", "KV / beam MiB", "KV total MiB", "logits"] + \
+    header = ["B", "context", "weights", "KV / token / beam", "KV / beam", "KV, all beams", "logits"] + \
              [f"DMA buffer {f}" for f in fmts]
     rows = [[b, f"{c:,}", _mb(m["weights"]), _mb(m["kv_per_token_per_beam"]), _mb(m["kv_per_beam"]),
              _mb(m["kv_total"]), _mb(m["logits"])] + [_mb(m[f"wire_{f}"]) for f in fmts] for b, c, m in data.memory]
