@@ -356,6 +356,9 @@ def test_profile_without_matplotlib_says_so(tmp_path, monkeypatch):
 def test_synthetic_models_give_no_answers(tmp_path):
     out = profile_run.wire_point("synthetic-tiny", "Hello", 2, 3)
     assert out["status"] == "missing" and "random weights" in out["error"]
+    rc = cli_main(["profile", "-o", str(tmp_path), "--model", "synthetic-tiny", "--beams", "1", "--contexts", "8",
+                   "--tokens", "2", "--jobs", "1"])
+    assert rc == 0 and "skipped: a synthetic model" in (tmp_path / "profile.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [

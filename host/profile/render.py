@@ -144,6 +144,8 @@ def markdown(data: ProfileData, plots_note: str) -> str:
           "Not modelled: the DMA start-up and the driver's register writes (tens of µs on PYNQ).",
         fabric_table(data),
     ]
+    if not data.wire and data.wire_model:
+        parts += ["## What each wire format costs in answers", data.wire_model]
     if data.wire:
         parts += [f"## What each wire format costs in answers ({wire_n} prompts, {p.wire_beams} beams, "
                   f"{p.wire_tokens} new tokens, model: {data.wire_model or 'n/a'})",

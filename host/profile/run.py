@@ -183,7 +183,9 @@ def run(ref: str | None, plan: ProfilePlan, *, backend: str = "numpy", basis: of
             pack = {fmt: offload.pack_seconds(fmt, s.beams, s.vocab, s.k) for fmt in offload.FORMATS}
             fabric.append((s, offload.fabric_tokens(s.total, s.seconds["step"], s.beams, s.vocab, s.k, basis, pack)))
     answers_out, wire_model = [], ""
-    if answers:
+    if answers and ref in models.SYNTHETIC:
+        wire_model = "skipped: a synthetic model has random weights, so its answers mean nothing"
+    elif answers:
         answers_out = run_wire(ref, plan, cache, weights=weights, scheduler=scheduler, workers=workers,
                                progress=progress)
         wire_model = next((r["model"] for _, r in answers_out if r.get("status") == "ok"), "")
