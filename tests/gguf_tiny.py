@@ -58,3 +58,33 @@ def write_tiny_llama(path, *, vocab=64, dim=32, layers=2, heads=4, kv_heads=2, f
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
+    """A GGUF holding only a small sentencepiece-BPE tokenizer (llama.cpp's 'llama' model): byte-fallback tokens,
+    a few pieces and merges, a control token."""
+    import gguf
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    pieces = ["▁", "t", "h", "e", "a", "o", "n", "s", "▁t", "he", "▁the", "▁a", "an", "▁an", "d", "▁and", "r", "i",
+              "c", "at", "▁c", "▁cat", "▁s", "x", "<|user|>"]
+    tokens += pieces
+    types += [1] * (len(pieces) - 1) + [3]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_scores([0.0] * len(tokens))
+    w.add_token_merges(["▁ t", "h e", "▁t he", "▁ a", "a n", "▁a n", "▁an d", "a t", "▁ c", "▁c at", "▁ s"])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    if add_bos is not None:
+        w.add_add_bos_token(add_bos)
+    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path

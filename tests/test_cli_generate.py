@@ -146,9 +146,12 @@ def test_processor_options_and_stop(capsys, torch_one_thread):
 
 
 @pytest.mark.hf
-def test_do_sample_in_the_generation_config_switches_to_sampling_and_says_why(capsys, torch_one_thread):
-    from beamstream.models import load_pretrained
-    model, _ = load_pretrained()
+def test_do_sample_in_the_generation_config_switches_to_sampling_and_says_why(capsys, torch_one_thread, monkeypatch):
+    import beamstream.models
+    # only a transformers model has a generation_config (the GGUF runtime has none): the default through it
+    loaded = beamstream.models.load_hf_default()
+    monkeypatch.setattr(beamstream.models, "load_pretrained", lambda *args, **kwargs: loaded)
+    model, _ = loaded
     old = model.generation_config.do_sample
     model.generation_config.do_sample = True
     try:

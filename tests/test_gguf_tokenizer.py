@@ -39,6 +39,17 @@ def test_encode_decode_equal_transformers(pair, text):
         assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
 
 
+@pytest.mark.parametrize("text", TEXTS[:12] + TEXTS[15:18])
+def test_token_strings_equal_transformers(pair, text):
+    """Stop strings read each token's text through these (beamstream.decode.stopping)."""
+    ours, ref = pair
+    ids = ref(text)["input_ids"]
+    tokens = ours.convert_ids_to_tokens(ids)
+    assert tokens == ref.convert_ids_to_tokens(ids)
+    assert [ours.convert_ids_to_tokens(t) for t in ids] == tokens
+    assert ours.convert_tokens_to_string(tokens) == ref.convert_tokens_to_string(tokens)
+
+
 def test_special_tokens_and_chat_template(pair):
     ours, ref = pair
     assert (ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.unk_token_id) == \
@@ -65,12 +76,29 @@ def test_saved_folder_loads_in_transformers(pair, tmp_path):
     assert loaded.eos_token_id == 2 and loaded.chat_template == ref.chat_template
 
 
+@pytest.mark.parametrize("add_bos", [None, False])
+def test_sentencepiece_vocabulary_equals_transformers(tmp_path, add_bos):
+    from transformers import AutoTokenizer
+
+    from gguf_tiny import write_tiny_sentencepiece_vocab
+
+    path = write_tiny_sentencepiece_vocab(tmp_path / "spm.gguf", add_bos=add_bos)
+    ours = GGUFTokenizer(GGUFFile(path))
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="spm.gguf")
+    texts = ["the cat and a", " the  cat", "  leading", "xyz é 日本", "<|user|>the cat</s>", "a\nb\tc", "", "▁the"]
+    for text in texts:
+        ids = ours(text)["input_ids"]
+        assert ids == ref(text)["input_ids"], text
+        for skip in (False, True):
+            assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip), text
+
+
 def test_refuses_other_tokenizer_models():
     meta = dict(GGUFFile(default_gguf()).metadata)
-    meta["tokenizer.ggml.model"] = "llama"
-    with pytest.raises(GGUFError, match="tokenizer model 'llama'"):
+    meta["tokenizer.ggml.model"] = "t5"
+    with pytest.raises(GGUFError, match="tokenizer model 't5'"):
         build_tokenizer(meta)
     del meta["tokenizer.ggml.merges"]
-    meta["tokenizer.ggml.model"] = "gpt2"
+    meta["tokenizer.ggml.model"] = "llama"
     with pytest.raises(GGUFError, match="no tokenizer vocabulary or merges"):
         build_tokenizer(meta)

@@ -104,19 +104,35 @@ def test_split_attributes_every_part_exactly(beams):
     clock = FakeClock()
     model = ClockedModel(clock)
     split = token.measure(model, [1, 2, 3], beams, 6, ClockedBackend(clock), clock=clock)
-    assert split.tokens == 5 and split.phased and split.beams == beams and split.context == 3
+    assert split.tokens == 5 == len(split.per_token) and split.phased and split.beams == beams
+    assert split.context == 3
     per_layer = {"attn_proj", "attn_scores", "attn_weighted_sum", "mlp"}
-    for name, cost in PHASE_COST.items():
-        assert split.seconds[name] == pytest.approx(cost * (LAYERS if name in per_layer else 1), rel=1e-9)
-    assert split.seconds["model_other"] == pytest.approx(OUTSIDE, rel=1e-9)
-    assert split.seconds["step"] == pytest.approx(STEP, rel=1e-9)
-    # The decoder itself takes no fake time; the reorders are their own column (the first advance widens 1 -> B).
-    assert split.seconds["cache_reorder"] == pytest.approx(REORDER * model.reorders / 5, rel=1e-9, abs=1e-15)
-    assert split.seconds["decoder"] == 0
+    model_cost = sum(PHASE_COST.values()) + (LAYERS - 1) * sum(PHASE_COST[n] for n in per_layer) + OUTSIDE
+    for tok in split.per_token:
+        for name, cost in PHASE_COST.items():
+            assert tok[name] == pytest.approx(cost * (LAYERS if name in per_layer else 1), rel=1e-9)
+        assert tok["model_other"] == pytest.approx(OUTSIDE, rel=1e-9)
+        assert tok["step"] == pytest.approx(STEP, rel=1e-9)
+        assert tok["decoder"] == 0                      # the decoder itself takes no fake time
+    # Each reorder lands in the token whose forward made it (the first advance widens 1 -> B rows).
+    assert sum(t["cache_reorder"] for t in split.per_token) == pytest.approx(REORDER * model.reorders, abs=1e-15)
     assert model.reorders >= (1 if beams > 1 else 0)
-    expected = sum(PHASE_COST.values()) + (LAYERS - 1) * sum(PHASE_COST[n] for n in per_layer) + OUTSIDE + STEP
-    assert split.total == pytest.approx(expected + REORDER * model.reorders / 5, rel=1e-9)
+    # The reported split is the median token's, and its columns tile its wall time.
+    assert split.seconds in split.per_token
+    assert split.total == pytest.approx(model_cost + STEP + split.seconds["cache_reorder"], rel=1e-9)
     assert split.wall == pytest.approx(split.total, rel=1e-9)
+
+
+def test_the_reported_token_is_the_median_one():
+    """A token whose step was held up (another process on the core) does not move the reported split."""
+    clock = FakeClock()
+    backend = ClockedBackend(clock)
+    steps = iter([0, 0, 0.05, 0, 0, 0])                 # the third generated token's step waits 50 ms
+    inner = backend.step
+    backend.step = lambda *a: (setattr(clock, "t", clock.t + next(steps)), inner(*a))[1]
+    split = token.measure(ClockedModel(clock), [1, 2, 3], 1, 6, backend, clock=clock)
+    assert max(t["step"] for t in split.per_token) == pytest.approx(STEP + 0.05)
+    assert split.seconds["step"] == pytest.approx(STEP)
 
 
 def test_split_adds_up_to_the_measured_token_on_a_real_model():
@@ -187,19 +203,23 @@ def test_synthetic_cache_and_reorder_match_recomputation():
 # ---- the board projection: against a hand computation -------------------------------------------------------
 
 def test_projection_without_a_report_by_hand():
-    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; interface bound (docs/interface.md §5) 4 B + 4 K_MAX + 32.
+    # B=4, V=49,152, k=8. fp32 on 4 lanes: 1 + 12,288 beats per row of 16 bytes; the bound of docs/interface.md §5:
+    # 4 B + 4 K_MAX + 32 cycles more. The clocks are the ones the bitstreams are built at: PYNQ-Z2 100 MHz,
+    # ZCU104 200 MHz (beamstream.hw.boards).
     z2 = bandwidth.BOARDS["PYNQ-Z2"]
     p = offload.project_step(z2, "fp32", 4, 49152, 8, offload.NO_REPORT)
-    assert p.clock_mhz == 150.0
-    assert p.compute_us == pytest.approx((4 * 12289 + 16 + 64 + 32) / 150.0)
-    # in: the 64-bit HP port (1,200 MB/s) is below the 128-bit stream (2,400); out: 8-byte results at 1,200
-    assert p.transfer_us == pytest.approx(4 * 12289 * 16 / 1200 + 64 / 1200)
-    assert (p.bound, p.latency_us) == ("transfer", pytest.approx(655.4667, rel=1e-6))
-    # bf16 on 8 lanes on the ZCU104 at its 300 MHz cap: 1 + 6,144 beats; the stream (4,800 MB/s) limits input
+    assert p.clock_mhz == 100.0
+    assert p.compute_us == pytest.approx((4 * 12289 + 16 + 64 + 32) / 100.0)
+    # in: the 64-bit HP port (1,200 MB/s) is below the 128-bit stream (1,600); out: 8-byte results on the 64-bit
+    # stream at 100 MHz (800 MB/s)
+    assert p.transfer_us == pytest.approx(4 * 12289 * 16 / 1200 + 64 / 800)
+    assert (p.bound, p.latency_us) == ("transfer", pytest.approx(655.49333, rel=1e-6))
+    # bf16 on 8 lanes on the ZCU104 at 200 MHz: 1 + 6,144 beats; the stream (3,200 MB/s) limits input, the
+    # results leave at 1,600 MB/s
     zcu = bandwidth.BOARDS["ZCU104"]
     q = offload.project_step(zcu, "bf16", 4, 49152, 8, offload.NO_REPORT)
-    assert q.compute_us == pytest.approx((4 * 6145 + 112) / 300.0)
-    assert q.transfer_us == pytest.approx(4 * 6145 * 16 / 4800 + 64 / 2400)
+    assert q.compute_us == pytest.approx((4 * 6145 + 112) / 200.0)
+    assert q.transfer_us == pytest.approx(4 * 6145 * 16 / 3200 + 64 / 1600)
     assert q.bound == "compute"
 
 
@@ -340,6 +360,9 @@ def test_profile_without_matplotlib_says_so(tmp_path, monkeypatch):
 def test_synthetic_models_give_no_answers(tmp_path):
     out = profile_run.wire_point("synthetic-tiny", "Hello", 2, 3)
     assert out["status"] == "missing" and "random weights" in out["error"]
+    rc = cli_main(["profile", "-o", str(tmp_path), "--model", "synthetic-tiny", "--beams", "1", "--contexts", "8",
+                   "--tokens", "2", "--jobs", "1"])
+    assert rc == 0 and "skipped: a synthetic model" in (tmp_path / "profile.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
