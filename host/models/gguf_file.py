@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import gguf_blocks
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 FIRST_READ = 1 << 22         # header bytes read first; doubled until the header fits
@@ -167,37 +169,22 @@ class GGUFFile:
         with open(self.path, "rb") as f:
             f.seek(info.offset + a * row_bytes)
             raw = np.fromfile(f, dtype=np.uint8, count=(b - a) * row_bytes)
-        dequantize = dequantize_copying_scales if info.type_id in _COPYING_SCALES else quants.dequantize
-        data = dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
+        if gguf_blocks.needed():
+            data = gguf_blocks.dequantize(raw.reshape(b - a, row_bytes), info.type_id)
+        else:
+            data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
         out_shape = (b - a, *shape[1:]) if len(info.shape) > 1 else info.shape
         return np.ascontiguousarray(data, dtype=np.float32).reshape(out_shape)
-
-
-# gguf's Q8_0 / Q4_1 dequantisers view each block's (non-contiguous) scale bytes as float16, which numpy < 1.23
-# refuses ("the array must be C-contiguous"); PYNQ 3.x images ship numpy 1.21. There these two types, all the default
-# model quantises, are dequantised below with the same float32 arithmetic, the scales copied out first.
-SCALED_BLOCK_BYTES = {8: 34, 3: 20}    # Q8_0, Q4_1: bytes per 32-value block
-_COPYING_SCALES = set(SCALED_BLOCK_BYTES) if np.lib.NumpyVersion(np.__version__) < "1.23.0" else set()
-
-
-def dequantize_copying_scales(data: np.ndarray, qtype) -> np.ndarray:
-    """Q8_0 or Q4_1 rows `data` (uint8 [rows, bytes]) as float32 [rows, values], as gguf.quants computes them."""
-    blocks = data.reshape(-1, SCALED_BLOCK_BYTES[int(qtype)])
-    d = np.ascontiguousarray(blocks[:, :2]).view(np.float16).astype(np.float32)
-    if int(qtype) == 8:
-        values = np.ascontiguousarray(blocks[:, 2:]).view(np.int8).astype(np.float32) * d
-    else:
-        m = np.ascontiguousarray(blocks[:, 2:4]).view(np.float16).astype(np.float32)
-        qs = blocks[:, 4:]
-        values = (d * np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)) + m
-    return values.reshape(data.shape[0], -1)
 
 
 _SUPPORTED: set[int] = set()
 
 
 def supported_types() -> set[int]:
-    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block)."""
+    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block), or on
+    NumPy < 1.23 the ones gguf_blocks does."""
+    if not _SUPPORTED and gguf_blocks.needed():
+        _SUPPORTED.update(gguf_blocks.LAYOUT)
     if not _SUPPORTED:
         from gguf import GGML_QUANT_SIZES, quants
 
