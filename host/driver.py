@@ -1,62 +1,25 @@
 """`Driver`: one decode step on a beamstream core, over any transport (the Verilated RTL, or a PYNQ board).
 
-The host owns the protocol (DESIGN §3): find the core by its ID register, learn its build from CONFIG and
-VOCAB_MAX, check every request against them, keep VOCAB / BEAMS / K as the core holds them (written only when a
-step's shape changes), pack the step into a buffer made once per shape, exchange it in one DMA-shaped transfer,
-then check STATUS, CYCLES and STEPS before unpacking. A step the core rejected raises DeviceError and clears
-the core; results are never returned from a step that did not run. Registers are touched a fixed few times per
-step, never once per element.
+The host owns the protocol (docs/interface.md §3): find the core by its ID register, learn its exact build (a
+`CoreConfig`) from CONFIG, VOCAB_MAX and WIDTHS, check every request against it, keep VOCAB / BEAMS / K as the
+core holds them (written only when a step's shape changes), pack the step into a buffer made once per shape,
+exchange it in one DMA-shaped transfer, then check STATUS, CYCLES and STEPS before unpacking. A step the core
+rejected raises DeviceError and clears the core; results are never returned from a step that did not run.
+Registers are touched a fixed few times per step, never once per element.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from beamstream.backends.base import StepResult, check_step
-from beamstream.hw.config import CORE_ID, FORMATS, LANE_WIDTH
-from beamstream.hw.registers import CTRL_CLEAR, Reg, Status
+from beamstream.hw.interface import CTRL_CLEAR, ID_MAGIC, INTERFACE_VERSION, CoreConfig, Reg, Status
 from beamstream.hwmodel.core import LANE_DTYPE, RESULT_DTYPE, pack_step, scores_to_float, unpack_results
 
 from .transports.base import Transport
 
-ID_MAGIC = CORE_ID >> 16            # 0x6253, 'bS'
-INTERFACE_VERSION = CORE_ID & 0xFFFF
-_FORMAT_NAMES = {code: name for name, code in FORMATS.items()}
-
 
 class DeviceError(RuntimeError):
     """The core is not a beamstream core this driver speaks to, or it rejected a step."""
-
-
-@dataclass(frozen=True)
-class DeviceConfig:
-    """A core's build as its CONFIG and VOCAB_MAX registers report it (field names as in CoreConfig)."""
-    lanes: int
-    k_max: int
-    beams_max: int
-    vocab_max: int
-    fmt: str
-    frac_bits: int
-
-    @classmethod
-    def from_registers(cls, config: int, vocab_max: int) -> "DeviceConfig":
-        fmt_code = (config >> 24) & 0x3
-        if fmt_code not in _FORMAT_NAMES:
-            raise DeviceError(f"CONFIG=0x{config:08x} names input format {fmt_code}, which this driver does not know")
-        return cls(lanes=config & 0xFF, k_max=(config >> 8) & 0xFF, beams_max=(config >> 16) & 0xFF,
-                   vocab_max=vocab_max, fmt=_FORMAT_NAMES[fmt_code], frac_bits=config >> 26)
-
-    @property
-    def lane_width(self) -> int:
-        return LANE_WIDTH[self.fmt]
-
-    def beats_per_row(self, vocab: int) -> int:
-        """Header beat plus ceil(V/P) data beats (DESIGN §3)."""
-        return 1 + -(-vocab // self.lanes)
-
-    def step_bytes(self, beams: int, vocab: int) -> int:
-        return beams * self.beats_per_row(vocab) * self.lanes * self.lane_width // 8
 
 
 class Driver:
@@ -71,14 +34,23 @@ class Driver:
         if ident & 0xFFFF != INTERFACE_VERSION:
             raise DeviceError(f"the beamstream core speaks interface version {ident & 0xFFFF}, this driver version "
                               f"{INTERFACE_VERSION}: use a bitstream and a beamstream package from the same release")
-        self.config = DeviceConfig.from_registers(transport.read(Reg.CONFIG), transport.read(Reg.VOCAB_MAX))
+        build = {reg: transport.read(reg) for reg in (Reg.CONFIG, Reg.VOCAB_MAX, Reg.WIDTHS)}
+        try:
+            self._config = CoreConfig.from_registers(build[Reg.CONFIG], build[Reg.VOCAB_MAX], build[Reg.WIDTHS])
+        except ValueError as exc:
+            raise DeviceError(f"the beamstream core's build registers describe no build this driver knows: {exc}") \
+                from exc
         self._send: dict[tuple[int, int], np.ndarray] = {}   # (B, V) -> s_axis buffer
         self._recv: dict[int, np.ndarray] = {}               # K -> m_axis buffer
         self.last_cycles = 0   # CYCLES of the last step: first input beat to last result beat
         self._clear()
 
     def __repr__(self):
-        return f"Driver({self.transport.name}, {self.config})"
+        return f"Driver({self.transport.name}, {self._config})"
+
+    def core_config(self) -> CoreConfig:
+        """The core's build, read from its registers: `HwModelBackend(driver.core_config())` is its exact model."""
+        return self._config
 
     def _clear(self) -> None:
         """Drop whatever the core holds, zero its counters and errors, and forget the registers we wrote."""
@@ -88,7 +60,7 @@ class Driver:
         self._steps = self.transport.read(Reg.STEPS)
 
     def _buffers(self, beams: int, vocab: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        cfg = self.config
+        cfg = self._config
         send = self._send.get((beams, vocab))
         if send is None:
             self.transport.check_step_bytes(cfg.step_bytes(beams, vocab))
@@ -104,7 +76,7 @@ class Driver:
 
         `fmt`, if given, is the wire format the caller expects; it must be the core's.
         """
-        cfg = self.config
+        cfg = self._config
         if fmt is not None and fmt != cfg.fmt:
             raise ValueError(f"this core takes {cfg.fmt} logits (CONFIG), not {fmt}")
         logits, beam_scores, k = check_step(logits, beam_scores, k, max_beams=cfg.beams_max,
@@ -116,7 +88,11 @@ class Driver:
                 self.transport.write(reg, value)
                 self._held[reg] = value
         pack_step(logits, beam_scores, cfg, send)
-        received = self.transport.run_step(send, recv)
+        try:
+            received = self.transport.run_step(send, recv)
+        except Exception as exc:
+            self._clear()   # the core may hold part of the step: start the next one clean
+            raise DeviceError(f"the {self.transport.name} transfer failed, core cleared: {exc}") from exc
         self._check_step(beams, vocab, k, received, send.size // cfg.lanes)
         scores, beams_out, tokens = unpack_results(recv)
         return StepResult(scores_to_float(scores, cfg), beams_out, tokens)
@@ -131,7 +107,7 @@ class Driver:
                        f"({beats} beats sent)")
         elif status & Status.CONFIG_ERROR:
             problem = (f"config error: VOCAB={vocab}, BEAMS={beams}, K={k} are outside what this core takes "
-                       f"({self.config})")
+                       f"({self._config})")
         elif received != k:
             problem = f"{received} of K={k} result beats arrived"
         elif status & Status.BUSY:

@@ -1,4 +1,4 @@
-"""The control/status registers of DESIGN §3 behind an AXI4-Lite slave.
+"""The control/status registers of docs/interface.md §3 behind an AXI4-Lite slave.
 
 The five AXI4-Lite channels are plain valid/ready streams here; hw/top.py gives them their AXI port names.
 Write address and write data may arrive in either order (each is held until the other comes); one write and
@@ -8,10 +8,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CORE_ID, CoreConfig
-from .registers import CTRL_CLEAR, Reg
+from .interface import CORE_ID, CTRL_CLEAR, REG_ADDR_BITS, CoreConfig, Reg
 
-ADDR_BITS = 8
 RESP_OKAY = 0
 
 
@@ -21,10 +19,10 @@ class AxiLiteRegisters(wiring.Component):
     def __init__(self, cfg: CoreConfig):
         self._cfg = cfg
         super().__init__({
-            "aw": In(stream.Signature(ADDR_BITS)),
+            "aw": In(stream.Signature(REG_ADDR_BITS)),
             "w": In(stream.Signature(data.StructLayout({"data": 32, "strb": 4}))),
             "b": Out(stream.Signature(2)),
-            "ar": In(stream.Signature(ADDR_BITS)),
+            "ar": In(stream.Signature(REG_ADDR_BITS)),
             "r": Out(stream.Signature(data.StructLayout({"data": 32, "resp": 2}))),
             "vocab": Out(32),
             "beams": Out(32),
@@ -39,11 +37,11 @@ class AxiLiteRegisters(wiring.Component):
         cfg = self._cfg
         m = Module()
         writable = {Reg.VOCAB: self.vocab, Reg.BEAMS: self.beams, Reg.K: self.k}
-        readable = {Reg.STATUS: self.status, **writable, Reg.CONFIG: cfg.config_register,
-                    Reg.VOCAB_MAX: cfg.vocab_max, Reg.CYCLES: self.cycles, Reg.STEPS: self.steps, Reg.ID: CORE_ID}
+        readable = {Reg.STATUS: self.status, **writable, **cfg.build_registers(), Reg.CYCLES: self.cycles,
+                    Reg.STEPS: self.steps, Reg.ID: CORE_ID}
 
         # Write: hold address and data until both are here, then write and answer on B.
-        aw_addr, aw_full = Signal(ADDR_BITS), Signal()
+        aw_addr, aw_full = Signal(REG_ADDR_BITS), Signal()
         w_data, w_strb, w_full = Signal(32), Signal(4), Signal()
         m.d.comb += [self.aw.ready.eq(~aw_full), self.w.ready.eq(~w_full), self.b.payload.eq(RESP_OKAY)]
         with m.If(self.aw.valid & self.aw.ready):

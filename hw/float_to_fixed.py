@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from beamstream.hwmodel.numerics import FLOAT_FORMATS
+from .interface import FLOAT_FIELDS
 
 from .shifts import shift_left_capped
 
@@ -21,19 +21,19 @@ class FloatToFixed(wiring.Component):
     latency = 3
 
     def __init__(self, fmt: str, out_bits: int, frac_bits: int):
-        if fmt not in FLOAT_FORMATS:
-            raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FORMATS)}")
+        if fmt not in FLOAT_FIELDS:
+            raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FIELDS)}")
         if not (isinstance(out_bits, int) and 2 <= out_bits <= 32):
             raise ValueError(f"out_bits={out_bits!r} must be an int in 2..32")
         if not (isinstance(frac_bits, int) and 0 <= frac_bits < out_bits):
             raise ValueError(f"frac_bits={frac_bits!r} must be an int in 0..out_bits-1")
         self.fmt, self.out_bits, self.frac_bits = fmt, out_bits, frac_bits
-        ebits, mbits, _ = FLOAT_FORMATS[fmt]
+        ebits, mbits = FLOAT_FIELDS[fmt]
         super().__init__({"i": In(1 + ebits + mbits), "o": Out(signed(out_bits))})
 
     def elaborate(self, platform):
         m = Module()
-        ebits, mbits, _ = FLOAT_FORMATS[self.fmt]
+        ebits, mbits = FLOAT_FIELDS[self.fmt]
         O = self.out_bits
         bias = (1 << (ebits - 1)) - 1
         # w = floor(|x| * 2^(F+1)) = (mant << A) >> R with A = shift + 1 + R; R makes every right shift a slice.

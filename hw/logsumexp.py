@@ -14,8 +14,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from beamstream.hwmodel.tables import exp2_table, ln_table, lse_widths
-
+from .interface import exp2_table, ln_table, lse_widths
 from .pipelined_arith import (SumStyle, constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
                               variable_product_terms)
 from .shifts import shift_left_capped

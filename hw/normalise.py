@@ -8,11 +8,9 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from beamstream.hw.config import SCORE_BITS, SCORE_NEG_INF
-
+from .interface import SCORE_BITS, SCORE_MAX, SCORE_NEG_INF
 from .pipelined_arith import SumStyle, delayed, pipelined_sum, sum_latency
 
-SCORE_MAX = (1 << (SCORE_BITS - 1)) - 1
 SUM_BITS = SCORE_BITS + 3   # |key + s - lse| < 3 * 2^31
 
 

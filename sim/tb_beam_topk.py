@@ -13,7 +13,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from beamstream.hw.beam_topk import BeamTopK
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.topk import beam_topk_items
 from beamstream.sim.topk_tb import Field, row_kinds
 

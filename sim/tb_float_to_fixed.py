@@ -10,14 +10,15 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from beamstream.hwmodel.numerics import FLOAT_FORMATS, float_to_fixed
+from beamstream.hw.interface import FLOAT_FIELDS
+from beamstream.hwmodel.numerics import float_to_fixed
 
 CFG = json.loads(os.environ["BEAMSTREAM_FLOAT_TO_FIXED"])
 
 
 def float_patterns(rng, fmt, out_bits, frac_bits, count):
     """Raw bit patterns: specials, subnormals, exact rounding ties, the saturation edge, and random words."""
-    ebits, mbits, _ = FLOAT_FORMATS[fmt]
+    ebits, mbits = FLOAT_FIELDS[fmt]
     bias, emax, sign = (1 << (ebits - 1)) - 1, (1 << ebits) - 1, 1 << (ebits + mbits)
 
     def word(s, e, f):

@@ -12,7 +12,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from beamstream.hw.config import SCORE_BITS, SCORE_NEG_INF, CoreConfig
+from beamstream.hw.interface import SCORE_BITS, SCORE_NEG_INF, CoreConfig
 from beamstream.hw.global_topk import GlobalTopK
 from beamstream.hwmodel.topk import global_topk_items
 from beamstream.sim.topk_tb import Field, row_kinds

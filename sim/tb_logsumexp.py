@@ -11,7 +11,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.numerics import logits_to_keys, row_lse
 
 CFG = json.loads(os.environ["BEAMSTREAM_LOGSUMEXP"])

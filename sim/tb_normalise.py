@@ -10,7 +10,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
+from beamstream.hw.interface import SCORE_NEG_INF, CoreConfig
 from beamstream.hwmodel.numerics import normalise
 
 CFG = json.loads(os.environ["BEAMSTREAM_NORMALISE"])

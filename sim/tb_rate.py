@@ -17,8 +17,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from beamstream.hw.config import CoreConfig
-from beamstream.hw.registers import Reg
+from beamstream.hw.interface import CoreConfig, Reg
 from beamstream.hwmodel.core import pack_step, step_buffer, step_fixed, unpack_results
 
 
@@ -39,6 +38,8 @@ async def step_rate(dut):
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
+    build = [await axil.read_dword(int(reg)) for reg in (Reg.CONFIG, Reg.VOCAB_MAX, Reg.WIDTHS)]
+    assert CoreConfig.from_registers(*build) == cfg, f"the build registers read {build}, not those of {cfg}"
     for reg, value in ((Reg.VOCAB, vocab), (Reg.BEAMS, beams), (Reg.K, k)):
         await axil.write_dword(int(reg), value)
     payload = pack_step(logits, scores, cfg, step_buffer(cfg, beams, vocab)).tobytes()

@@ -5,15 +5,16 @@ here each channel is driven on its own to cover the orders a Zynq interconnect m
 """
 import pytest
 
-pytest.importorskip("amaranth")
+from conftest import require
+
+require("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
 
 from beamstream.hw.axi_lite import AxiLiteRegisters  # noqa: E402
-from beamstream.hw.config import CORE_ID, CoreConfig  # noqa: E402
-from beamstream.hw.registers import Reg  # noqa: E402
+from beamstream.hw.interface import CORE_ID, CoreConfig, Reg  # noqa: E402
 
-CFG = CoreConfig(lanes=2, k_max=4, beams_max=3, vocab_max=1000)
+CFG = CoreConfig(lanes=2, k_max=4, beams_max=3, vocab_max=1000, logit_bits=17, frac_bits=9)
 
 
 def simulate(script):
@@ -88,11 +89,13 @@ def test_writes_in_either_order_with_strobes():
 
 def test_reads_of_core_state_and_constants():
     async def script(ctx, write, read, log):
-        log["regs"] = [await read(ctx, r) for r in (Reg.STATUS, Reg.CONFIG, Reg.VOCAB_MAX, Reg.CYCLES, Reg.STEPS)]
+        log["regs"] = [await read(ctx, r) for r in (Reg.STATUS, Reg.CONFIG, Reg.VOCAB_MAX, Reg.CYCLES, Reg.STEPS,
+                                                    Reg.WIDTHS)]
         log["unknown"] = await read(ctx, 0xFC)
 
     log = simulate(script)
-    assert log["regs"] == [0b101, CFG.config_register, 1000, 1234, 56] and log["unknown"] == 0
+    # CONFIG: P=2 | K_MAX=4 << 8 | BEAMS_MAX=3 << 16 | fp32 (0) << 24 | F=9 << 26; WIDTHS: L=17
+    assert log["regs"] == [0b101, 2 | 4 << 8 | 3 << 16 | 9 << 26, 1000, 1234, 56, 17] and log["unknown"] == 0
 
 
 def test_ctrl_clear_pulses_once_and_only_for_bit0():

@@ -5,7 +5,7 @@ import pytest
 
 import beamstream
 from beamstream.backends.hwmodel_backend import HwModelBackend
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 pytestmark = pytest.mark.rtl
 

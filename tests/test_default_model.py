@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import beamstream
+from conftest import require
 from beamstream.models import default_gguf, load_pretrained
 from beamstream.models.gguf_tokenizer import GGUFTokenizer
 from beamstream.models.llama_session import NumpyLlama
@@ -53,8 +54,8 @@ def test_bad_weights_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def hf():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    torch = require("torch")
+    require("transformers")
     from beamstream.models import load_hf_default
 
     old = torch.get_num_threads()

@@ -4,13 +4,15 @@ import pytest
 
 from beamstream.backends.hwmodel_backend import HwModelBackend
 from beamstream.driver import DeviceError, Driver
-from beamstream.hw.config import CORE_ID, CoreConfig
-from beamstream.hw.registers import Reg
+from beamstream.hw.interface import CORE_ID, CoreConfig, Reg
 from beamstream.transports.base import Transport
+from conftest import seeded
 
 # The two builds the device tests use (each costs one Verilator build, then is cached): the default, whose
-# 128-bit beats exercise the harness's wide ports, and a bf16 one with 32-bit beats.
-CONFIGS = [CoreConfig(), CoreConfig(lanes=2, k_max=8, beams_max=4, vocab_max=4096, fmt="bf16")]
+# 128-bit beats exercise the harness's wide ports, and a bf16 one with 32-bit beats and other key widths (which
+# only the WIDTHS register tells apart).
+CONFIGS = [CoreConfig(), CoreConfig(lanes=2, k_max=8, beams_max=4, vocab_max=4096, fmt="bf16", logit_bits=18,
+                                    frac_bits=10)]
 
 
 class Recorder(Transport):
@@ -68,18 +70,18 @@ def device(request):
 
 
 @pytest.mark.rtl
-def test_driver_reads_the_build_from_config(device):
+def test_driver_reads_the_exact_build_from_its_registers(device):
     cfg, transport = device
-    d = Driver(transport).config
-    assert (d.lanes, d.k_max, d.beams_max, d.vocab_max, d.fmt, d.frac_bits) == \
-        (cfg.lanes, cfg.k_max, cfg.beams_max, cfg.vocab_max, cfg.fmt, cfg.frac_bits)
+    assert transport.read(Reg.WIDTHS) == cfg.logit_bits      # docs/interface.md §3: WIDTHS[7:0], the rest zero
+    assert Driver(transport).core_config() == cfg
 
 
 @pytest.mark.rtl
 def test_steps_equal_the_hwmodel(device):
     cfg, transport = device
-    driver, model = Driver(transport), HwModelBackend(cfg)
-    rng = np.random.default_rng(11)
+    driver = Driver(transport)
+    model = HwModelBackend(driver.core_config())      # the model of the build the driver found, as on a board
+    rng = np.random.default_rng(seeded(11))
     shapes = [(1, 1, 1), (cfg.beams_max, 2 * cfg.lanes + 1, cfg.k_max), (3, 1000, 5), (1, 4097, cfg.k_max),
               (cfg.beams_max, cfg.vocab_max, cfg.k_max)]
     for n, (beams, vocab, k) in enumerate(shapes * 2):
@@ -95,7 +97,7 @@ def test_steady_steps_touch_few_registers_and_reuse_buffers(device):
     cfg, transport = device
     rec = Recorder(transport)
     driver = Driver(rec)
-    rng = np.random.default_rng(12)
+    rng = np.random.default_rng(seeded(12))
     beams, vocab, k = min(2, cfg.beams_max), 300, 4
     driver.step(*random_step(rng, beams, vocab), k)
     rec.reads.clear(), rec.writes.clear()
@@ -113,7 +115,7 @@ def test_framing_error_is_raised_and_the_next_step_is_right(device):
     cfg, transport = device
     rec = Recorder(transport)
     driver, model = Driver(rec), HwModelBackend(cfg)
-    rng = np.random.default_rng(13)
+    rng = np.random.default_rng(seeded(13))
     step = random_step(rng, 2, 50)
     rec.mangle = lambda send: send.reshape(-1, cfg.lanes)[:-1]    # TLAST one beat early
     with pytest.raises(DeviceError, match="framing error"):
@@ -130,7 +132,7 @@ def test_config_error_is_raised(device):
     cfg, transport = device
     rec = Recorder(transport)
     driver = Driver(rec)
-    step = random_step(np.random.default_rng(14), 1, 20)
+    step = random_step(np.random.default_rng(seeded(14)), 1, 20)
     driver.step(*step, 2)
     transport.write(Reg.K, cfg.k_max + 1)   # behind the driver's back: the core now holds an invalid K
     with pytest.raises(DeviceError, match="config error"):
@@ -143,7 +145,7 @@ def test_requests_are_checked_before_anything_is_sent(device):
     cfg, transport = device
     rec = Recorder(transport)
     driver = Driver(rec)
-    logits, scores = random_step(np.random.default_rng(15), 1, 10)
+    logits, scores = random_step(np.random.default_rng(seeded(15)), 1, 10)
     with pytest.raises(ValueError, match="exceeds this backend's largest k"):
         driver.step(np.zeros((2, 100), np.float32), np.zeros(2), cfg.k_max + 1)
     with pytest.raises(ValueError, match="k=11 must be in 1..beams"):
@@ -188,6 +190,24 @@ def test_a_core_with_another_interface_version_is_refused():
         Driver(FakeRegisters({Reg.ID: (CORE_ID & ~0xFFFF) | 7}))
 
 
+def build_registers(cfg):
+    return {Reg.ID: CORE_ID, Reg.CONFIG: cfg.config_register, Reg.VOCAB_MAX: cfg.vocab_max,
+            Reg.WIDTHS: cfg.logit_bits}
+
+
 def test_an_unknown_format_code_is_refused():
     with pytest.raises(DeviceError, match="input format 3"):
-        Driver(FakeRegisters({Reg.ID: CORE_ID, Reg.CONFIG: CoreConfig().config_register | 3 << 24}))
+        Driver(FakeRegisters({**build_registers(CoreConfig()), Reg.CONFIG: CoreConfig().config_register | 3 << 24}))
+
+
+@pytest.mark.parametrize("cfg", [CoreConfig(logit_bits=16, frac_bits=8), CoreConfig(logit_bits=31, frac_bits=20),
+                                 CoreConfig(lanes=1, k_max=1, beams_max=1, vocab_max=1, logit_bits=2, frac_bits=0)],
+                         ids=lambda c: c.slug())
+def test_the_driver_rebuilds_builds_that_config_alone_cannot_tell_apart(cfg):
+    assert Driver(FakeRegisters(build_registers(cfg))).core_config() == cfg
+
+
+def test_a_core_without_widths_is_refused():
+    # an interface-1 core that claims version 2 reads WIDTHS (an unknown offset there) as zero
+    with pytest.raises(DeviceError, match="logit_bits=0"):
+        Driver(FakeRegisters({**build_registers(CoreConfig()), Reg.WIDTHS: 0}))

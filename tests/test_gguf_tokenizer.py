@@ -39,6 +39,17 @@ def test_encode_decode_equal_transformers(pair, text):
         assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
 
 
+@pytest.mark.parametrize("text", TEXTS[:12] + TEXTS[15:18])
+def test_token_strings_equal_transformers(pair, text):
+    """Stop strings read each token's text through these (beamstream.decode.stopping)."""
+    ours, ref = pair
+    ids = ref(text)["input_ids"]
+    tokens = ours.convert_ids_to_tokens(ids)
+    assert tokens == ref.convert_ids_to_tokens(ids)
+    assert [ours.convert_ids_to_tokens(t) for t in ids] == tokens
+    assert ours.convert_tokens_to_string(tokens) == ref.convert_tokens_to_string(tokens)
+
+
 def test_special_tokens_and_chat_template(pair):
     ours, ref = pair
     assert (ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.unk_token_id) == \

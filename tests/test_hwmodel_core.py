@@ -4,10 +4,11 @@ import pytest
 
 from beamstream.backends import get_backend
 from beamstream.backends.numpy_backend import NumpyBackend
-from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
+from beamstream.hw.interface import SCORE_NEG_INF, CoreConfig
 from beamstream.hwmodel.core import (hw_step, pack_step, result_buffer, scores_to_float, step_buffer, step_fixed,
                                      unpack_results)
 from beamstream.hwmodel.numerics import beam_score_to_fixed, logits_to_keys, normalise, rows_lse, to_wire
+from conftest import seeded
 
 # fp16 with P = 3 has 48-bit beats: the header's fp32 straddles lanes 0 and 1.
 CONFIGS = [CoreConfig(lanes=4, k_max=16, beams_max=8, vocab_max=4096),
@@ -41,7 +42,7 @@ def reference_fixed(logits, scores, k, cfg):
 # -- wire formats --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug())
 def test_pack_step_lays_out_header_and_lanes_as_beats(cfg):
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seeded(1))
     beams, vocab = 3, 2 * cfg.lanes + 1
     logits, scores = random_step(rng, beams, vocab, specials=True)
     buf = step_buffer(cfg, beams, vocab)
@@ -62,7 +63,7 @@ def test_pack_step_lays_out_header_and_lanes_as_beats(cfg):
 
 def test_pack_step_rejects_a_buffer_of_another_shape():
     cfg = CONFIGS[0]
-    logits, scores = random_step(np.random.default_rng(0), 2, 9)
+    logits, scores = random_step(np.random.default_rng(seeded(0)), 2, 9)
     with pytest.raises(ValueError, match="out must be"):
         pack_step(logits, scores, cfg, step_buffer(cfg, 2, 13))
     with pytest.raises(ValueError, match="vocab=0"):
@@ -89,7 +90,7 @@ def test_scores_to_float_maps_the_neg_inf_code():
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug())
 def test_step_model_equals_sorting_every_score(cfg):
     """Per-row top-k then global top-k (the fabric's structure) must equal one sort of the whole step."""
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seeded(2))
     for trial in range(12):
         beams = int(rng.integers(1, cfg.beams_max + 1))
         vocab = int(rng.integers(1, 40))
@@ -104,7 +105,7 @@ def test_step_model_equals_sorting_every_score(cfg):
 
 def test_hw_step_applies_the_build_limits():
     cfg = CoreConfig(lanes=2, k_max=4, beams_max=2, vocab_max=10)
-    logits, scores = random_step(np.random.default_rng(3), 2, 10)
+    logits, scores = random_step(np.random.default_rng(seeded(3)), 2, 10)
     with pytest.raises(ValueError, match="largest k"):
         hw_step(logits, scores, 5, cfg)
     with pytest.raises(ValueError, match="vocab 11"):
@@ -118,7 +119,7 @@ def test_backend_reports_its_limits_and_scales_scores():
     cfg = CoreConfig(lanes=2, k_max=4, beams_max=2, vocab_max=64, fmt="bf16")
     backend = get_backend("hwmodel", config=cfg)
     assert (backend.name, backend.max_k, backend.formats) == ("hwmodel", 4, ("bf16",))
-    logits, scores = random_step(np.random.default_rng(4), 2, 64, specials=True)
+    logits, scores = random_step(np.random.default_rng(seeded(4)), 2, 64, specials=True)
     result = backend.step(logits, scores, 4)
     fixed = hw_step(logits, scores, 4, cfg)
     assert np.array_equal(result.beams, fixed[1]) and np.array_equal(result.tokens, fixed[2])
@@ -135,7 +136,7 @@ def test_backend_agrees_with_the_float64_reference(fmt):
     bound = 5.7e-4    # docs/numerics.md §5: score vs float64, beam score rounding included (F = 12)
     cfg = CoreConfig(lanes=4, k_max=16, beams_max=4, vocab_max=5000, fmt=fmt)
     hw, ref = get_backend("hwmodel", config=cfg), NumpyBackend()
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seeded(5))
     for _ in range(6):
         beams, vocab = int(rng.integers(1, 5)), int(rng.integers(100, 5000))
         logits = rng.normal(0.0, 3.0, (beams, vocab)).astype(np.float32)

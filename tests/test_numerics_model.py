@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
+from beamstream.hw.interface import SCORE_NEG_INF, CoreConfig, lse_widths
 from beamstream.hwmodel import numerics as nm
-from beamstream.hwmodel.tables import lse_widths
+from conftest import require, seeded
 
 CFG = CoreConfig()                  # F = 12, logit_bits = 20 (keys in +-128), vocab_max = 2^18
 F = CFG.frac_bits
@@ -49,8 +49,8 @@ def reference_log_softmax(x):
 
 @pytest.mark.parametrize("fmt", ["bf16", "fp16"])
 def test_to_wire_rounds_to_nearest_even(fmt):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
+    torch = require("torch")
+    rng = np.random.default_rng(seeded(0))
     x = np.concatenate([rng.standard_normal(20000).astype(np.float32) * 50,
                         np.array([0.0, -0.0, np.inf, -np.inf, 3.4e38, -3.4e38, 65519.0, 65520.0, 1e-8, 2.0 ** -24,
                                   1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -11, 1 + 3 * 2.0 ** -11],
@@ -76,7 +76,7 @@ def test_float_to_fixed_exhaustive_16bit(fmt, out_bits, frac_bits):
 
 @pytest.mark.parametrize("out_bits,frac_bits", [(20, 12), (32, 12), (12, 11)])
 def test_float_to_fixed_fp32(out_bits, frac_bits):
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seeded(1))
     bits = rng.integers(0, 1 << 32, 200000, dtype=np.uint64).astype(np.uint32)
     # ties and the saturation edge: values k/2^(F+1) and around 2^(out_bits-1-F)
     ties = (rng.integers(-(1 << 20), 1 << 20, 20000) + 0.5) / 2.0 ** frac_bits
@@ -138,7 +138,7 @@ def beat_by_beat_lse(keys, cfg):
 @pytest.mark.parametrize("lanes", [1, 2, 3, 4, 8])
 def test_vectorised_model_matches_beat_by_beat(lanes):
     cfg = CoreConfig(lanes=lanes, vocab_max=4096)
-    rng = np.random.default_rng(lanes)
+    rng = np.random.default_rng(seeded(lanes))
     for n in range(150):
         V = int(rng.integers(1, 120))
         x = rng.standard_normal(V) * rng.choice([0.01, 1, 10, 60])
@@ -181,14 +181,14 @@ def assert_within_bounds(x, beam_scores=None):
 
 @pytest.mark.parametrize("scale", [0.01, 1.0, 5.0, 30.0])
 def test_random_rows_within_bound(scale):
-    rng = np.random.default_rng(int(scale * 100))
+    rng = np.random.default_rng(seeded(int(scale * 100)))
     x = np.clip(rng.standard_normal((8, 5000)) * scale, -100, 100)
     assert_within_bounds(x, rng.uniform(-50, 0, 8))
 
 
 def test_full_vocabulary_rows_within_bound():
     """V = vocab_max: dominant logit over a sea of small terms, all equal, wide spread, LLM-like, rising."""
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seeded(2))
     V = CFG.vocab_max
     x = np.empty((5, V))
     x[0] = -20.0

@@ -5,9 +5,11 @@ import json
 
 import pytest
 
-pytest.importorskip("cocotb")
+from conftest import require, seeded
 
-from beamstream.hw.config import CoreConfig  # noqa: E402
+require("cocotb")
+
+from beamstream.hw.interface import CoreConfig  # noqa: E402
 from beamstream.sim.runner import run  # noqa: E402
 
 pytestmark = pytest.mark.rtl
@@ -21,7 +23,7 @@ def _f2f(fmt, out_bits, frac_bits, count):
         "beamstream.sim.tb_float_to_fixed",
         extra_env={"BEAMSTREAM_FLOAT_TO_FIXED": json.dumps(
             {"fmt": fmt, "out_bits": out_bits, "frac_bits": frac_bits, "latency": latency, "count": count,
-             "seed": 7})})
+             "seed": seeded(7)})})
 
 
 @pytest.mark.parametrize("fmt,out_bits,frac_bits", [("fp32", 20, 12), ("bf16", 20, 12), ("fp16", 20, 12),
@@ -39,14 +41,15 @@ def test_float_to_fixed_sweep(fmt, out_bits, frac_bits):
 
 def _lse(cfg, rows, max_vocab):
     from beamstream.hw.logsumexp import OnlineLogSumExp
-    from beamstream.hwmodel.tables import exp2_table, ln_table, lse_widths
+    from beamstream.hw.interface import exp2_table, ln_table, lse_widths
 
     latency = OnlineLogSumExp(cfg).latency
     w = lse_widths(cfg)     # widths and tables live in host/, outside the runner's hw/ source digest
     tables = hashlib.sha256(repr((w, exp2_table(w), ln_table(w))).encode()).hexdigest()[:8]
     run(lambda: OnlineLogSumExp(cfg), "online_lse", f"{cfg.slug()}_{tables}", "beamstream.sim.tb_logsumexp",
         extra_env={"BEAMSTREAM_LOGSUMEXP": json.dumps(
-            {"cfg": cfg.to_dict(), "latency": latency, "rows": rows, "max_vocab": max_vocab, "seed": 11})})
+            {"cfg": cfg.to_dict(), "latency": latency, "rows": rows, "max_vocab": max_vocab,
+             "seed": seeded(11)})})
 
 
 @pytest.mark.parametrize("cfg", [CoreConfig(lanes=1, vocab_max=1024), CoreConfig(lanes=4)], ids=lambda c: c.slug())
@@ -69,7 +72,7 @@ def _normalise(cfg):
     latency = ScoreNormaliser(cfg).latency
     run(lambda: ScoreNormaliser(cfg), "score_normaliser", cfg.slug(), "beamstream.sim.tb_normalise",
         extra_env={"BEAMSTREAM_NORMALISE": json.dumps(
-            {"cfg": cfg.to_dict(), "latency": latency, "count": 4000, "seed": 5})})
+            {"cfg": cfg.to_dict(), "latency": latency, "count": 4000, "seed": seeded(5)})})
 
 
 def test_normalise():

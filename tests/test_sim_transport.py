@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beamstream.hw.config import CORE_ID, CoreConfig
-from beamstream.hw.registers import CTRL_CLEAR, Reg, Status
+from beamstream.hw.interface import CORE_ID, CTRL_CLEAR, CoreConfig, Reg, Status
+from conftest import seeded
 
 pytestmark = pytest.mark.rtl
 
@@ -27,7 +27,7 @@ def transport():
 
 def step_buffer(beams, vocab, seed):
     rows = CONFIG.beats_per_row(vocab)
-    words = np.random.default_rng(seed).integers(0, 2**32, size=(beams, rows, CONFIG.lanes), dtype=np.uint32)
+    words = np.random.default_rng(seeded(seed)).integers(0, 2**32, size=(beams, rows, CONFIG.lanes), dtype=np.uint32)
     return words
 
 
@@ -39,6 +39,7 @@ def test_registers(transport):
     assert transport.read(Reg.ID) == CORE_ID
     assert transport.read(Reg.CONFIG) == CONFIG.config_register
     assert transport.read(Reg.VOCAB_MAX) == CONFIG.vocab_max
+    assert transport.read(Reg.WIDTHS) == CONFIG.logit_bits
     for reg, value in ((Reg.VOCAB, 1234), (Reg.BEAMS, 3), (Reg.K, 7)):
         transport.write(reg, value)
         assert transport.read(reg) == value
@@ -83,6 +84,13 @@ def test_results_held_by_the_core_are_collected_by_a_later_receive(transport):
     recv = np.zeros(3, np.uint64)
     assert transport.run_step(np.zeros((0, CONFIG.lanes), np.uint32), recv) == 3
     assert [token for _, _, token in decode(recv)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("other", [CoreConfig(k_max=8), CoreConfig(logit_bits=18)], ids=lambda c: c.slug())
+def test_a_library_built_for_another_config_is_refused(transport, other):
+    from beamstream.transports.sim import SimTransport
+    with pytest.raises(RuntimeError, match=r"describes itself as CoreConfig\(lanes=4, k_max=16.*logit_bits=20"):
+        SimTransport(other, library=transport.device.library)
 
 
 def test_bad_buffers_are_refused(transport):

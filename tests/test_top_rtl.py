@@ -7,16 +7,18 @@ import json
 
 import pytest
 
-pytest.importorskip("cocotb")
-pytest.importorskip("amaranth")
+from conftest import require
 
-from beamstream.hw.config import FORMATS, CoreConfig  # noqa: E402
+require("cocotb")
+require("amaranth")
+
+from beamstream.hw.interface import FORMATS, CoreConfig  # noqa: E402
 from beamstream.sim import runner  # noqa: E402
 
 pytestmark = pytest.mark.rtl
 
 COVERING = [CoreConfig(lanes=1, k_max=8, beams_max=3, vocab_max=19, fmt="fp32"),
-            CoreConfig(lanes=2, k_max=1, beams_max=2, vocab_max=9, fmt="bf16"),
+            CoreConfig(lanes=2, k_max=1, beams_max=2, vocab_max=9, fmt="bf16", logit_bits=18, frac_bits=10),
             CoreConfig(lanes=8, k_max=16, beams_max=3, vocab_max=61, fmt="fp16"),
             CoreConfig(lanes=4, k_max=16, beams_max=4, vocab_max=400, fmt="fp32")]  # rows long enough for the CYCLES bound
 SWEEP = [CoreConfig(lanes=p, k_max=k, beams_max=3, vocab_max=4 * p + 9, fmt=fmt)

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from conftest import seeded
+
 pytestmark = pytest.mark.rtl
 
 
@@ -11,7 +13,8 @@ def _run_chain(depth, key_bits, key_signed, index_width, rows, seed=1):
     from beamstream.hw.topk_chain import TopKChain
     from beamstream.sim.runner import run
 
-    cfg = dict(depth=depth, key_bits=key_bits, key_signed=key_signed, index_width=index_width, rows=rows, seed=seed)
+    cfg = dict(depth=depth, key_bits=key_bits, key_signed=key_signed, index_width=index_width, rows=rows,
+               seed=seeded(seed))
     shape = signed(key_bits) if key_signed else unsigned(key_bits)
     run(lambda: TopKChain(shape, index_width, depth), "topk_chain",
         f"d{depth}_k{'s' if key_signed else 'u'}{key_bits}_i{index_width}", "beamstream.sim.tb_topk_chain",
@@ -29,11 +32,11 @@ def test_topk_chain(depth, key_bits, key_signed, index_width):
 
 def _run_beam(lanes, k_max, rows, ready_rate=0.7, tag_bits=7, seed=1, **extra):
     from beamstream.hw.beam_topk import BeamTopK
-    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.interface import CoreConfig
     from beamstream.sim.runner import run
 
     cfg = CoreConfig(lanes=lanes, k_max=k_max, fmt="fp32" if lanes == 1 else "bf16")
-    env = dict(cfg=cfg.to_dict(), tag_bits=tag_bits, rows=rows, seed=seed, ready_rate=ready_rate, **extra)
+    env = dict(cfg=cfg.to_dict(), tag_bits=tag_bits, rows=rows, seed=seeded(seed), ready_rate=ready_rate, **extra)
     run(lambda: BeamTopK(cfg, tag_bits), "beam_topk", f"{cfg.slug()}_t{tag_bits}", "beamstream.sim.tb_beam_topk",
         extra_env={"BEAMSTREAM_BEAM_TOPK": json.dumps(env)})
 
@@ -44,12 +47,12 @@ def test_beam_topk(lanes, k_max):
 
 
 def _run_global(k_max, beams_max, steps, ready_rate=0.7, seed=1):
-    from beamstream.hw.config import CoreConfig
+    from beamstream.hw.interface import CoreConfig
     from beamstream.hw.global_topk import GlobalTopK
     from beamstream.sim.runner import run
 
     cfg = CoreConfig(k_max=k_max, beams_max=beams_max)
-    env = dict(cfg=cfg.to_dict(), steps=steps, seed=seed, ready_rate=ready_rate)
+    env = dict(cfg=cfg.to_dict(), steps=steps, seed=seeded(seed), ready_rate=ready_rate)
     run(lambda: GlobalTopK(cfg), "global_topk", cfg.slug(), "beamstream.sim.tb_global_topk",
         extra_env={"BEAMSTREAM_GLOBAL_TOPK": json.dumps(env)})
 

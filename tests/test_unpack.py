@@ -1,11 +1,13 @@
 """The framing FSM alone, in Amaranth's simulator: row/beat counting, pad masks, TLAST checks, config checks, clear."""
 import pytest
 
-pytest.importorskip("amaranth")
+from conftest import require
+
+require("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
 
-from beamstream.hw.config import CoreConfig  # noqa: E402
+from beamstream.hw.interface import CoreConfig  # noqa: E402
 from beamstream.hw.unpack import Unpack  # noqa: E402
 
 CFG = CoreConfig(lanes=2, k_max=4, beams_max=3, vocab_max=8, fmt="fp32")

@@ -7,7 +7,7 @@ import numpy as np
 
 
 class StepResult(NamedTuple):
-    """The k best (score, beam, token) of one step, best first (DESIGN §1)."""
+    """The k best (score, beam, token) of one step, best first (docs/interface.md §1)."""
     scores: np.ndarray  # float64[k], log-probabilities (beam score + log_softmax)
     beams: np.ndarray   # int64[k]
     tokens: np.ndarray  # int64[k]

@@ -5,12 +5,13 @@ import os
 from pathlib import Path
 
 from beamstream.driver import Driver
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .base import StepResult
 
 BITSTREAMS = Path(__file__).resolve().parents[2] / "bitstreams"
 BOARDS = ("pynq-z2", "zcu104", "kv260")
+BITSTREAM_ENV = "BEAMSTREAM_BITSTREAM"   # a .bit (with its .hwh) to load instead of bitstreams/<board>/
 # PYNQ images name their board in the BOARD environment variable (e.g. "Pynq-Z2", "ZCU104", "KV260").
 _PYNQ_BOARD_NAMES = {"pynq-z2": "pynq-z2", "zcu104": "zcu104", "kv260": "kv260"}
 
@@ -21,11 +22,12 @@ class DriverBackend:
     def __init__(self, driver: Driver, name: str):
         self.driver = driver
         self.name = name
-        self.max_k = driver.config.k_max
-        self.formats = (driver.config.fmt,)
+        self.config = driver.core_config()   # the core's build, as its registers describe it
+        self.max_k = self.config.k_max
+        self.formats = (self.config.fmt,)
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.driver.config})"
+        return f"{type(self).__name__}({self.config})"
 
     def step(self, logits, beam_scores, k) -> StepResult:
         return self.driver.step(logits, beam_scores, k)
@@ -47,7 +49,6 @@ class SimBackend(DriverBackend):
         config = CoreConfig() if config is None else config
         if not isinstance(config, CoreConfig):
             raise ValueError(f"config must be a CoreConfig, got {config!r}")
-        self.config = config
         super().__init__(Driver(SimTransport(config)), "sim")
 
 
@@ -63,13 +64,15 @@ def default_bitstream(board: str) -> Path:
 
 
 class PynqBackend(DriverBackend):
-    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh), by default bitstreams/<board>/beamstream.bit.
+    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh), else $BEAMSTREAM_BITSTREAM, else
+    bitstreams/<board>/beamstream.bit.
 
     `pynq` replaces the pynq module (tests pass beamstream.transports.pynq_standin.PynqStandIn).
     """
 
     def __init__(self, board: str | None = None, bitstream=None, *, pynq=None):
         from beamstream.transports.pynq import PynqTransport
+        bitstream = bitstream or os.environ.get(BITSTREAM_ENV) or None
         if bitstream is None:
             board = board or detect_board()
             if board is None:

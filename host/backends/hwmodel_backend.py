@@ -1,7 +1,7 @@
 """The `hwmodel` backend: one decode step exactly as the core computes it (bit-exact NumPy model)."""
 from __future__ import annotations
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.core import scores_to_float, step_fixed
 
 from .base import StepResult, check_step

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.core import scores_to_float, step_fixed
 
 VOCAB, BEAMS = 32000, 4

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beamstream.hw.config import FORMATS, CoreConfig
+from beamstream.hw.interface import FORMATS, CoreConfig
 
 DEFAULT = CoreConfig()
 # command-line option -> CoreConfig field

@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from beamstream.backends.base import check_step
-from beamstream.hw.config import SCORE_NEG_INF, CoreConfig
+from beamstream.hw.interface import (FORMATS, HEADER_SCORE_BITS, LANE_WIDTH, RESULT_BEAT_BITS, RESULT_FIELDS,
+                                     SCORE_NEG_INF, CoreConfig)
 
 from .numerics import beam_score_to_fixed, logits_to_keys, normalise, rows_lse, to_wire
 from .topk import beam_topk, global_topk
 
-LANE_DTYPE = {"fp32": np.uint32, "bf16": np.uint16, "fp16": np.uint16}
-RESULT_DTYPE = np.dtype("<u8")    # one m_axis beat
-HEADER_BYTES = 4                  # the fp32 beam score in the low 32 bits of a header beat
+LANE_DTYPE = {fmt: np.dtype(f"<u{LANE_WIDTH[fmt] // 8}") for fmt in FORMATS}
+RESULT_DTYPE = np.dtype(f"<u{RESULT_BEAT_BITS // 8}")    # one m_axis beat
 
 
 def step_fixed(logits: np.ndarray, beam_scores: np.ndarray, k: int, cfg: CoreConfig):
@@ -90,8 +90,10 @@ def pack_step(logits: np.ndarray, beam_scores: np.ndarray, cfg: CoreConfig, out:
         np.copyto(lanes, to_wire(logits, cfg.fmt))
     rows[:, cfg.lanes + vocab:] = 0
     rows[:, :cfg.lanes] = 0
-    header = out.view(np.uint8).reshape(beams, -1)[:, :HEADER_BYTES]
-    np.copyto(header.view(np.float32)[:, 0], beam_scores, casting="same_kind")
+    # Through bytes: numpy < 1.23 cannot view a non-contiguous slice (the header lanes) as float32.
+    header = out.view(np.uint8).reshape(beams, -1)[:, :HEADER_SCORE_BITS // 8]
+    scores = np.asarray(beam_scores).astype("<f4", casting="same_kind")
+    header[:] = scores.view(np.uint8).reshape(beams, HEADER_SCORE_BITS // 8)
     return out
 
 
@@ -102,7 +104,7 @@ def result_buffer(k: int) -> np.ndarray:
 
 
 def unpack_results(words: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
-    """m_axis beats -> (scores, beams, tokens) as int64: [31:0] signed score, [39:32] beam, [63:40] token.
+    """m_axis beats -> (scores, beams, tokens) as int64 (RESULT_FIELDS; the score is signed).
 
     `out` may hold three int64 arrays of len(words) to fill instead of allocating.
     """
@@ -113,10 +115,11 @@ def unpack_results(words: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndar
         out = tuple(np.empty(len(words), np.int64) for _ in range(3))
     scores, beams, tokens = out
     signed = words.view(np.int64)
-    np.left_shift(signed, 32, out=scores)
-    np.right_shift(scores, 32, out=scores)          # sign-extends the low 32 bits
-    np.right_shift(signed, 32, out=beams)
-    np.bitwise_and(beams, 0xFF, out=beams)
-    np.right_shift(signed, 40, out=tokens)
-    np.bitwise_and(tokens, 0xFFFFFF, out=tokens)
+    low, width = RESULT_FIELDS["score"]
+    np.left_shift(signed, 64 - low - width, out=scores)
+    np.right_shift(scores, 64 - width, out=scores)          # sign-extends the score
+    for field, out_field in (("beam", beams), ("token", tokens)):
+        low, width = RESULT_FIELDS[field]
+        np.right_shift(signed, low, out=out_field)
+        np.bitwise_and(out_field, (1 << width) - 1, out=out_field)
     return scores, beams, tokens

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from beamstream.hw.config import SCORE_BITS, SCORE_NEG_INF
-
-from .tables import exp2_table, ln_table, lse_widths
-
-# (exponent bits, mantissa bits, storage dtype) of each wire format
-FLOAT_FORMATS = {"fp32": (8, 23, np.uint32), "bf16": (8, 7, np.uint16), "fp16": (5, 10, np.uint16)}
-SCORE_MAX = (1 << (SCORE_BITS - 1)) - 1
-
+from beamstream.hw.interface import (FLOAT_FIELDS, SCORE_BITS, SCORE_MAX, SCORE_NEG_INF, exp2_table, ln_table,
+                                     lse_widths)
 
 def _format(fmt):
-    if fmt not in FLOAT_FORMATS:
-        raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FORMATS)}")
-    return FLOAT_FORMATS[fmt]
+    """(exponent bits, mantissa bits) of the wire format `fmt`."""
+    if fmt not in FLOAT_FIELDS:
+        raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FIELDS)}")
+    return FLOAT_FIELDS[fmt]
 
 
 def to_wire(logits, fmt: str) -> np.ndarray:
@@ -47,7 +42,7 @@ def float_to_fixed(bits, fmt: str, out_bits: int, frac_bits: int) -> np.ndarray:
     Round half away from zero, saturate to +-(2^(out_bits-1) - 1); +inf saturates high; NaN and -inf give
     -2^(out_bits-1) (the -inf code). Subnormals are exact inputs like any other value.
     """
-    ebits, mbits, dtype = _format(fmt)
+    ebits, mbits = _format(fmt)
     if not (isinstance(out_bits, int) and 2 <= out_bits <= 32):
         raise ValueError(f"out_bits={out_bits!r} must be an int in 2..32")
     if not (isinstance(frac_bits, int) and 0 <= frac_bits < out_bits):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hw.config import SCORE_NEG_INF
+from beamstream.hw.interface import SCORE_NEG_INF
 
 
 def chain_topk(keys, indices, k: int):

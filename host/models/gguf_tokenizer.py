@@ -18,6 +18,7 @@ and special tokens, the way transformers' GGUF loader builds it (integrations/gg
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 from .gguf_file import GGUFError
@@ -159,6 +160,16 @@ class GGUFTokenizer:
 
     def decode(self, ids, skip_special_tokens=False) -> str:
         return self.backend_tokenizer.decode([int(t) for t in ids], skip_special_tokens=skip_special_tokens)
+
+    def convert_ids_to_tokens(self, ids):
+        """The vocabulary's token strings for `ids` (a list), or for one id (a str), as transformers' fast
+        tokenizers give them; stop strings (beamstream.decode.stopping) read tokens through these two."""
+        if isinstance(ids, numbers.Integral):
+            return self.backend_tokenizer.id_to_token(int(ids))
+        return [self.backend_tokenizer.id_to_token(int(t)) for t in ids]
+
+    def convert_tokens_to_string(self, tokens) -> str:
+        return self.backend_tokenizer.decoder.decode(list(tokens))
 
     def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=True, **kwargs):
         """The file's chat template rendered as transformers renders it (jinja2 sandbox, trim_blocks,

@@ -1,14 +1,15 @@
 """Cycles per step: measured on the Verilated RTL (the `sim` backend reads the core's CYCLES register) at a few
 corners, and a formula fitted to them for every other configuration and vocabulary size.
 
-The stream sets the pace: a step is `B x (1 + ceil(V/P))` beats at one beat per cycle (DESIGN §3), so
+The stream sets the pace: a step is `B x (1 + ceil(V/P))` beats at one beat per cycle (docs/interface.md §2),
+so
 
     cycles = B x (1 + ceil(V/P)) + B x row_overhead + tail(K_MAX)
 
 where the row overhead is what a row costs beyond its beats and the tail is the time from the last beat to the
 last result. Both are fitted by least squares to every simulated (B, V) point (rows of at least 256 beats); the
-report prints the largest difference between the formula and a simulated point, and DESIGN §2's bound (row
-overhead <= 4, tail <= 4 K_MAX + 32) next to it.
+report prints the largest difference between the formula and a simulated point, and docs/interface.md §5's bound
+(row overhead <= 4, tail <= 4 K_MAX + 32) next to it.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 from .cpu import sample_step
 
@@ -30,7 +31,8 @@ def stream_beats(cfg: CoreConfig, beams: int, vocab: int) -> int:
 
 
 def design_bound(cfg: CoreConfig, beams: int, vocab: int) -> int:
-    """DESIGN §2: a row costs its beats plus at most 4 cycles; the last result leaves <= 4 K_MAX + 32 later."""
+    """docs/interface.md §5: a row costs its beats plus at most 4 cycles; the last result leaves <= 4 K_MAX + 32
+    cycles after the last beat."""
     return stream_beats(cfg, beams, vocab) + 4 * beams + 4 * cfg.k_max + 32
 
 

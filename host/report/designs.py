@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 
 KINDS = {"top": "beamstream_top", "chain": "topk_chain"}  # kind -> Verilog module name
 

@@ -10,8 +10,6 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-RESULT_BEAT_BYTES = 8  # m_axis beats are 64 bits (DESIGN §3)
-
 
 class Transport(ABC):
     name: str

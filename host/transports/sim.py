@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig, Reg
 
 from .base import Transport
 from .verilated import VerilatedDevice
@@ -15,7 +15,18 @@ class SimTransport(Transport):
     name = "sim"
 
     def __init__(self, config: CoreConfig | None = None, *, verilog: Path | None = None, library: Path | None = None):
-        self.device = VerilatedDevice(config or CoreConfig(), verilog, library=library)
+        config = config or CoreConfig()
+        self.device = VerilatedDevice(config, verilog, library=library)
+        # A cached library answers for the build it was made from: its registers must describe `config` exactly.
+        build = [self.read(reg) for reg in (Reg.CONFIG, Reg.VOCAB_MAX, Reg.WIDTHS)]
+        try:
+            found = CoreConfig.from_registers(*build)
+        except ValueError as exc:
+            found = exc
+        if found != config:
+            self.close()
+            raise RuntimeError(f"the simulated core at {self.device.library} describes itself as {found} "
+                               f"(CONFIG, VOCAB_MAX, WIDTHS = {', '.join(hex(v) for v in build)}), not {config}")
 
     def read(self, offset: int) -> int:
         return self.device.read(offset)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from beamstream.hw.config import CoreConfig
+from beamstream.hw.interface import CoreConfig
 from beamstream.hw.pipelined_arith import SumStyle
 from beamstream.sim import runner
 

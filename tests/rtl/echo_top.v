@@ -104,7 +104,8 @@ module beamstream_top (
                     8'h18: s_axi_lite_rdata <= 32'd262144;
                     8'h1C: s_axi_lite_rdata <= cycles;
                     8'h20: s_axi_lite_rdata <= steps;
-                    8'h24: s_axi_lite_rdata <= 32'h62530001;
+                    8'h24: s_axi_lite_rdata <= 32'h62530002;  // interface version 2
+                    8'h28: s_axi_lite_rdata <= 32'd20;        // WIDTHS: logit_bits = 20
                     default: s_axi_lite_rdata <= 32'd0;
                 endcase
             end else if (s_axi_lite_rvalid && s_axi_lite_rready) s_axi_lite_rvalid <= 0;
