@@ -255,21 +255,3 @@ def test_blas_threads_are_set_at_run_time():
     set_blas_threads(1)
     with pytest.raises(ValueError, match="positive int"):
         set_blas_threads(0)
-
-
-@pytest.mark.parametrize("name", ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"])
-def test_own_dequantisers_equal_gguf(name):
-    """The NumPy-1.21-safe dequantisers equal gguf.quants.dequantize bit for bit on random blocks (any bytes:
-    NaN, inf and subnormal scales included)."""
-    import gguf
-
-    from beamstream.models.gguf_file import _dequantize_common
-
-    qtype = gguf.GGMLQuantizationType[name]
-    block, size = gguf.GGML_QUANT_SIZES[qtype]
-    rows = np.random.default_rng(3).integers(0, 256, (7, 64 // block * size), dtype=np.uint8)
-    ours = _dequantize_common(rows, name)
-    with np.errstate(all="ignore"):
-        ref = gguf.quants.dequantize(rows, qtype)
-    assert ours.dtype == np.float32 and ours.shape == ref.shape == (7, 64)
-    np.testing.assert_array_equal(ours, ref)

@@ -90,6 +90,8 @@ def test_the_board_notebook_runs_end_to_end_on_the_simulated_board(linked_checko
     assert "steps: mean" in text[3], text[3]
 
 
+@pytest.mark.xfail(strict=True, reason="gguf's dequantisers (Q8_0, Q4_1) view non-contiguous slices as float16, "
+                   "which numpy < 1.23 refuses: the default model's loader needs its own dequantisers there")
 def test_the_default_model_loads_with_the_numpy_of_pynq_3_images(linked_checkout, device_library):
     python = venv_or_fail("pynq-3.0.1")
     env = venvs.board_environment(linked_checkout, device_library, CFG.to_dict())

@@ -3,9 +3,8 @@
 The header is parsed here with `struct` (GGUF v2/v3, the layout llama.cpp documents) rather than with
 `gguf.GGUFReader`: the reader builds a NumPy array for every part of every metadata field, which for SmolLM2's
 49,152-token vocabulary costs ~160 MB of memory and ~1.7 s, too much beside the weights on a 512 MB board. The
-tensor data is read with plain file reads, one tensor at a time, so only the tensor in hand is ever in memory
-twice. Dequantising: F32, F16, BF16, Q4_0, Q4_1 and Q8_0 here (the same arithmetic as the `gguf` package, in a form
-NumPy 1.21 runs); every other type by `gguf.quants.dequantize`, llama.cpp's own NumPy reference.
+tensor data is read with plain file reads, one tensor at a time, and dequantised by the `gguf` package
+(`gguf.quants.dequantize`, llama.cpp's own NumPy reference), so only the tensor in hand is ever in memory twice.
 """
 from __future__ import annotations
 
@@ -158,7 +157,7 @@ class GGUFFile:
     def read(self, name, rows=None) -> np.ndarray:
         """Tensor `name` dequantised to float32, in NumPy shape; `rows=(a, b)` reads only rows a..b-1 of a 2-D
         tensor (quantisation blocks never cross a row), which keeps the dequantiser's temporaries small."""
-        from gguf import GGMLQuantizationType
+        from gguf import GGMLQuantizationType, quants
 
         info = self.tensors[name]
         check_supported(info, self.path)
@@ -168,71 +167,22 @@ class GGUFFile:
         with open(self.path, "rb") as f:
             f.seek(info.offset + a * row_bytes)
             raw = np.fromfile(f, dtype=np.uint8, count=(b - a) * row_bytes)
-        data = dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
+        data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
         out_shape = (b - a, *shape[1:]) if len(info.shape) > 1 else info.shape
         return np.ascontiguousarray(data, dtype=np.float32).reshape(out_shape)
-
-
-def _f16(column_bytes):
-    """[n, 2] uint8 (a non-contiguous slice) -> [n, 1] float32: copied first, as NumPy < 1.23 views only contiguous
-    arrays as a wider dtype."""
-    return np.ascontiguousarray(column_bytes).view(np.float16).astype(np.float32)
-
-
-def _dequantize_common(rows, name):
-    """The common types, dequantised as gguf.quants does (llama.cpp's block layouts) but in a form NumPy 1.21 runs
-    (gguf's own code views non-contiguous slices as float16, which NumPy < 1.23 refuses: PYNQ 3.x images ship
-    NumPy 1.21.5). None for other types. rows: [n, bytes per row] uint8 -> [n, values per row] float32."""
-    n = rows.shape[0]
-    if name == "F32":
-        return np.ascontiguousarray(rows).view(np.float32)
-    if name == "F16":
-        return np.ascontiguousarray(rows).view(np.float16).astype(np.float32)
-    if name == "BF16":
-        return (np.ascontiguousarray(rows).view(np.int16).astype(np.int32) << 16).view(np.float32)
-    if name == "Q8_0":                                 # d (f16), 32 x int8
-        blocks = rows.reshape(-1, 34)
-        return (np.ascontiguousarray(blocks[:, 2:]).view(np.int8).astype(np.float32)
-                * _f16(blocks[:, :2])).reshape(n, -1)
-    if name in ("Q4_0", "Q4_1"):                       # d (f16) [, m (f16)], 16 bytes: low nibbles 0-15, high 16-31
-        head = 2 if name == "Q4_0" else 4
-        blocks = rows.reshape(-1, head + 16)
-        qs = blocks[:, head:]
-        q = np.empty((blocks.shape[0], 32), dtype=np.float32)
-        q[:, :16] = qs & np.uint8(0x0F)
-        q[:, 16:] = qs >> np.uint8(4)
-        if name == "Q4_0":
-            q -= 8.0
-            q *= _f16(blocks[:, :2])
-        else:
-            q *= _f16(blocks[:, :2])
-            q += _f16(blocks[:, 2:4])
-        return q.reshape(n, -1)
-    return None
-
-
-def dequantize(rows, qtype):
-    """rows [n, bytes per row] uint8 of ggml type `qtype` -> float32 [n, values per row]."""
-    out = _dequantize_common(rows, qtype.name)
-    if out is None:
-        from gguf import quants
-
-        out = quants.dequantize(rows, qtype)
-    return out
 
 
 _SUPPORTED: set[int] = set()
 
 
 def supported_types() -> set[int]:
-    """ggml types this module dequantises (its own or the installed `gguf` package's), found by dequantising one
-    zero block of each."""
+    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block)."""
     if not _SUPPORTED:
-        from gguf import GGML_QUANT_SIZES
+        from gguf import GGML_QUANT_SIZES, quants
 
         for qtype, (_, type_size) in GGML_QUANT_SIZES.items():
             try:
-                dequantize(np.zeros((1, type_size), dtype=np.uint8), qtype)
+                quants.dequantize(np.zeros((1, type_size), dtype=np.uint8), qtype)
             except (NotImplementedError, ValueError, KeyError):
                 continue
             _SUPPORTED.add(int(qtype))

