@@ -248,15 +248,6 @@ def test_projection_from_a_report_and_the_token_on_fabric(tmp_path):
     assert f.amdahl == pytest.approx(0.100 / 0.096)
 
 
-def test_projection_from_a_given_depth():
-    basis = offload.basis_from_levels(11)
-    p = offload.project_step(bandwidth.BOARDS["KV260"], "fp32", 4, 49152, 8, basis)
-    assert p.clock_mhz == pytest.approx(1000 / (0.6 + 11 * 0.4))
-    assert p.compute_us == pytest.approx((4 * 12289 + 112) / p.clock_mhz)
-    with pytest.raises(ValueError):
-        offload.basis_from_levels(0)
-
-
 def test_wire_config_follows_k():
     assert offload.wire_config("fp32", 8).k_max == 16 and offload.wire_config("fp32", 8).lanes == 4
     assert offload.wire_config("fp16", 24).k_max == 32 and offload.wire_config("fp16", 24).lanes == 8
@@ -367,8 +358,7 @@ def test_synthetic_models_give_no_answers(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--beams", "9"], "at most 8 beams"), (["--contexts", "0"], "positive"), (["--tokens", "1"], ">= 2"),
-    (["--report", "/nonexistent/results.json"], "no such file"), (["--prompts", "0"], ">= 1"),
-    (["--levels", "0"], "positive int")])
+    (["--report", "/nonexistent/results.json"], "no such file"), (["--prompts", "0"], ">= 1")])
 def test_profile_rejects_bad_arguments(argv, message, tmp_path, capsys):
     rc = cli_main(["profile", "-o", str(tmp_path), "--model", "synthetic-tiny", "--no-answers", *argv])
     assert rc == 2 and message in capsys.readouterr().err

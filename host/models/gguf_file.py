@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import gguf_blocks
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 FIRST_READ = 1 << 22         # header bytes read first; doubled until the header fits
@@ -167,7 +169,10 @@ class GGUFFile:
         with open(self.path, "rb") as f:
             f.seek(info.offset + a * row_bytes)
             raw = np.fromfile(f, dtype=np.uint8, count=(b - a) * row_bytes)
-        data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
+        if gguf_blocks.needed():
+            data = gguf_blocks.dequantize(raw.reshape(b - a, row_bytes), info.type_id)
+        else:
+            data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
         out_shape = (b - a, *shape[1:]) if len(info.shape) > 1 else info.shape
         return np.ascontiguousarray(data, dtype=np.float32).reshape(out_shape)
 
@@ -176,7 +181,10 @@ _SUPPORTED: set[int] = set()
 
 
 def supported_types() -> set[int]:
-    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block)."""
+    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block), or on
+    NumPy < 1.23 the ones gguf_blocks does."""
+    if not _SUPPORTED and gguf_blocks.needed():
+        _SUPPORTED.update(gguf_blocks.LAYOUT)
     if not _SUPPORTED:
         from gguf import GGML_QUANT_SIZES, quants
 
