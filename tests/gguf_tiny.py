@@ -60,6 +60,16 @@ def write_tiny_llama(path, *, vocab=64, dim=32, layers=2, heads=4, kv_heads=2, f
     return path
 
 
+def _vocab_only(w, path, n_tokens):
+    """Finish a tokenizer-only GGUF (one zero embedding tensor, so the file has a tensor table)."""
+    w.add_tensor("token_embd.weight", np.zeros((n_tokens, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
 def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
     """A GGUF holding only a small sentencepiece-BPE tokenizer (llama.cpp's 'llama' model): byte-fallback tokens,
     a few pieces and merges, a control token."""
@@ -82,12 +92,7 @@ def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
     w.add_unk_token_id(0)
     if add_bos is not None:
         w.add_add_bos_token(add_bos)
-    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 8), dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    return _vocab_only(w, path, len(tokens))
 
 
 def write_tiny_byte_level_vocab(path, *, pre="llama-bpe", add_bos=True):
@@ -110,9 +115,4 @@ def write_tiny_byte_level_vocab(path, *, pre="llama-bpe", add_bos=True):
     w.add_bos_token_id(0)
     w.add_eos_token_id(1)
     w.add_add_bos_token(add_bos)
-    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 8), dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    return _vocab_only(w, path, len(tokens))
