@@ -60,6 +60,16 @@ def write_tiny_llama(path, *, vocab=64, dim=32, layers=2, heads=4, kv_heads=2, f
     return path
 
 
+def _vocab_only(w, path, n_tokens):
+    """Finish a tokenizer-only GGUF (one zero embedding tensor, so the file has a tensor table)."""
+    w.add_tensor("token_embd.weight", np.zeros((n_tokens, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
 def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
     """A GGUF holding only a small sentencepiece-BPE tokenizer (llama.cpp's 'llama' model): byte-fallback tokens,
     a few pieces and merges, a control token."""
@@ -82,9 +92,27 @@ def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
     w.add_unk_token_id(0)
     if add_bos is not None:
         w.add_add_bos_token(add_bos)
-    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 8), dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    return _vocab_only(w, path, len(tokens))
+
+
+def write_tiny_byte_level_vocab(path, *, pre="llama-bpe", add_bos=True):
+    """A GGUF holding only a small byte-level BPE tokenizer ('gpt2' model, Llama 3 style pre-tokenizer name):
+    the 256 byte symbols, a few merges, control tokens."""
+    import gguf
+
+    from beamstream.models.gguf_tokenizer import bytes_to_unicode
+
+    tokens = ["<|begin_of_text|>", "<|end_of_text|>"] + list(bytes_to_unicode().values())
+    merges = ["Ġ t", "h e", "Ġt he", "Ġ a", "a n", "Ġa n", "Ġan d", "1 2", "12 3", "' s", "Ċ Ċ", "Ġ Ġ"]
+    tokens += [m.replace(" ", "") for m in merges] + ["<|eot_id|>"]
+    types = [3, 3] + [1] * (len(tokens) - 3) + [3]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(1)
+    w.add_add_bos_token(add_bos)
+    return _vocab_only(w, path, len(tokens))

@@ -93,6 +93,24 @@ def test_sentencepiece_vocabulary_equals_transformers(tmp_path, add_bos):
             assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip), text
 
 
+@pytest.mark.parametrize("pre, add_bos", [("llama-bpe", True), ("smollm", False)])
+def test_byte_level_vocabulary_equals_transformers(tmp_path, pre, add_bos):
+    """Llama 3's split pattern (digits in threes, contractions, newlines) and BOS from the file's flag."""
+    from transformers import AutoTokenizer
+
+    from gguf_tiny import write_tiny_byte_level_vocab
+
+    path = write_tiny_byte_level_vocab(tmp_path / "bl.gguf", pre=pre, add_bos=add_bos)
+    ours = GGUFTokenizer(GGUFFile(path))
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="bl.gguf")
+    texts = ["the cat and a", "123456 1234", "it's THE'S", "a\n\n\nb  c", "<|eot_id|>the<|end_of_text|>", "é日本 🙂", ""]
+    for text in texts:
+        ids = ours(text)["input_ids"]
+        assert ids == ref(text)["input_ids"], text
+        for skip in (False, True):
+            assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip), text
+
+
 def test_refuses_other_tokenizer_models():
     meta = dict(GGUFFile(default_gguf()).metadata)
     meta["tokenizer.ggml.model"] = "t5"
