@@ -38,8 +38,10 @@ report: install
 		{ echo "report: needs Debian's yosys (apt-get install yosys)"; exit 1; }
 	$(PY) -m beamstream report -o report
 
-bitstream: verilog
+# Vivado is checked first, so a machine without it stops before anything is installed or generated.
+bitstream:
 	@command -v vivado >/dev/null || { echo "bitstream: Vivado is not on PATH; source settings64.sh of Vivado 2023.2 first"; exit 1; }
+	$(MAKE) verilog
 	$(MAKE) -C bitstreams BOARD=$(BOARD) VERILOG=$(abspath build/beamstream_top.v)
 
 clean:

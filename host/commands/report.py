@@ -23,13 +23,16 @@ def add_arguments(parser):
     parser.add_argument("--vocab", default="32000,50257,151936", help="vocabulary sizes V (comma-separated)")
     parser.add_argument("--beams", type=int, default=4, help="beams B per step")
     parser.add_argument("--k", type=int, default=None, help="K per step (default 2 x beams, as Hugging Face asks)")
-    parser.add_argument("--cache", default="build/report_cache", help="per-configuration result cache")
+    parser.add_argument("--cache", default=None,
+                        help="per-configuration result cache (default: report/ in the per-user cache, "
+                             "~/.cache/beamstream or $BEAMSTREAM_CACHE)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
     parser.add_argument("--repeats", type=int, default=20, help="CPU timing repetitions per size")
 
 
 def run(args):
     from beamstream.hw.interface import CoreConfig
+    from beamstream.paths import cache_dir
     from beamstream.report import cpu, cycles, render, sweep
 
     if args.quick and args.full:
@@ -43,6 +46,7 @@ def run(args):
     k = 2 * args.beams if args.k is None else args.k
     if k < 1:
         raise ValueError(f"--k must be >= 1, got {k}")
+    cache = Path(args.cache) if args.cache else cache_dir("report")
     jobs = args.jobs or sweep.default_jobs()
     if jobs < 1 or args.repeats < 1:
         raise ValueError("--jobs and --repeats must be >= 1")
@@ -50,8 +54,8 @@ def run(args):
     t0 = time.perf_counter()
     plan = sweep.make_plan(quick=args.quick, full=args.full, beams=args.beams, vocabs=vocabs, k=k)
     print(f"beamstream report: {len(plan.chain)} chain and {len(plan.top)} top-level syntheses, "
-          f"{len(plan.simulate)} simulated corners, cache {args.cache}", flush=True)
-    results = sweep.run(plan, sweep.Cache(Path(args.cache)), jobs=jobs)
+          f"{len(plan.simulate)} simulated corners, cache {cache}", flush=True)
+    results = sweep.run(plan, sweep.Cache(cache), jobs=jobs)
 
     samples = [(c, p) for c, r in results["sim"] if r.get("status") == "ok" for p in r["cycles"]]
     if samples:

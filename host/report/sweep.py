@@ -16,7 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from beamstream.hw.interface import CoreConfig
-from beamstream.sim.runner import REPO, sources_digest
+from beamstream.sim.runner import sources_digest
 
 from . import cycles, yosys
 from .designs import SourceMissing, write_design
@@ -95,8 +95,11 @@ def flow_digest() -> str:
 
 def sim_digest() -> str:
     """The simulator side of cycle counts: driver, backend and our own measuring code."""
-    files = [p for p in (REPO / "sim").rglob("*") if p.is_file() and p.suffix in {".py", ".cpp", ".h"}]
-    files += list((REPO / "host" / "backends").glob("*.py")) + [Path(cycles.__file__)]
+    import beamstream.backends
+    import beamstream.sim
+    sim, backends = (Path(m.__file__).parent for m in (beamstream.sim, beamstream.backends))
+    files = [p for p in sim.rglob("*") if p.is_file() and p.suffix in {".py", ".cpp", ".h"}]
+    files += list(backends.glob("*.py")) + [Path(cycles.__file__)]
     return _files_digest(files)
 
 
