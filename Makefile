@@ -5,7 +5,7 @@ BOARD ?= pynq-z2
 PROMPT ?= The capital of France is
 STAMP = .install.stamp
 
-.PHONY: install demo test test-slow bench verilog report bitstream clean
+.PHONY: install demo test test-slow bench verilog report profile bitstream clean
 
 # Idempotent: the stamp is redone only when pyproject.toml changes.
 install: $(STAMP)
@@ -38,11 +38,15 @@ report: install
 		{ echo "report: needs Debian's yosys (apt-get install yosys)"; exit 1; }
 	$(PY) -m beamstream report -o report
 
-# Vivado is checked first, so a machine without it stops before anything is installed or generated.
+# Takes the board clock and cycle formula from the last report when there is one.
+profile: install
+	$(PY) -m beamstream profile -o profile $(if $(wildcard report/results.json),--report report/results.json)
+
+# Stops before installing anything when Vivado is missing; LANES, K_MAX, FORMAT, CLOCK_MHZ pass through.
 bitstream:
 	@command -v vivado >/dev/null || { echo "bitstream: Vivado is not on PATH; source settings64.sh of Vivado 2023.2 first"; exit 1; }
-	$(MAKE) verilog
-	$(MAKE) -C bitstreams BOARD=$(BOARD) VERILOG=$(abspath build/beamstream_top.v)
+	$(MAKE) install
+	$(MAKE) -C bitstreams BOARD=$(BOARD) PY="$(PY)"
 
 clean:
-	rm -rf build sim_build report .pytest_cache $(STAMP)
+	rm -rf build sim_build report profile .pytest_cache $(STAMP)

@@ -1,7 +1,7 @@
 # Package the exported beamstream_top Verilog, inside hdl/beamstream.v, as a Vivado IP.
 #   vivado -mode batch -source package_ip.tcl -tclargs <beamstream_top.v> <hdl/beamstream.v> <ip_dir> <part>
 # Targets Vivado 2023.2. The IP's VLNV is beamstream:beamstream:beamstream:1.0 (PynqTransport finds the core in
-# an overlay by the name part "beamstream"). X_INTERFACE_INFO in the wrapper makes packaging infer s_axis and
+# an overlay by the name part "beamstream"); the block design is named beamstream_bd, not the same as this module. X_INTERFACE_INFO in the wrapper makes packaging infer s_axis and
 # m_axis (AXI4-Stream), s_axi_lite (AXI4-Lite slave), aclk and the active-low aresetn.
 if {[llength $argv] != 4} {
     error "usage: package_ip.tcl <beamstream_top.v> <wrapper.v> <ip_dir> <part>"
@@ -51,6 +51,21 @@ foreach bus {s_axis m_axis s_axi_lite aclk aresetn} {
 ipx::associate_bus_interfaces -busif s_axis -clock aclk $core
 ipx::associate_bus_interfaces -busif m_axis -clock aclk $core
 ipx::associate_bus_interfaces -busif s_axi_lite -clock aclk $core
+
+# The register interface needs a memory map with an address block, or the block design gives it no address
+# segment and PYNQ (which builds ip_dict from the address map) never sees the core. Inference may not make one.
+set lite [ipx::get_bus_interfaces s_axi_lite -of_objects $core]
+if {[llength [ipx::get_memory_maps s_axi_lite -of_objects $core]] == 0} {
+    ipx::add_memory_map s_axi_lite $core
+}
+set_property slave_memory_map_ref s_axi_lite $lite
+set map [ipx::get_memory_maps s_axi_lite -of_objects $core]
+if {[llength [ipx::get_address_blocks -of_objects $map]] == 0} {
+    ipx::add_address_block reg0 $map
+}
+set block [lindex [ipx::get_address_blocks -of_objects $map] 0]
+set_property range 4096 $block       ;# registers 0x00..0x24 (docs/transports.md); 4 KB is Vivado's smallest segment
+set_property usage register $block
 
 ipx::create_xgui_files $core
 ipx::update_checksums $core

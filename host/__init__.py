@@ -8,7 +8,7 @@ import importlib
 _EXPORTS = {
     "Backend": "beamstream.backends", "StepResult": "beamstream.backends", "backend_names": "beamstream.backends",
     "get_backend": "beamstream.backends", "beam_search": "beamstream.decode", "greedy": "beamstream.decode",
-    "sample": "beamstream.decode", "DecodeResult": "beamstream.decode",
+    "sample": "beamstream.decode", "generate": "beamstream.decode", "DecodeResult": "beamstream.decode",
 }
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ COMMANDS = {
     "bench": "benchmarks, printed as ratios against the reference in one run",
     "verilog": "write the core's top level as Verilog",
     "report": "co-design report: resources, logic depth, cycles, projected board latency",
+    "profile": "where a decoded token's time goes, the step on each board's fabric, wire-format answers",
 }
 
 

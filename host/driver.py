@@ -88,7 +88,11 @@ class Driver:
                 self.transport.write(reg, value)
                 self._held[reg] = value
         pack_step(logits, beam_scores, cfg, send)
-        received = self.transport.run_step(send, recv)
+        try:
+            received = self.transport.run_step(send, recv)
+        except Exception as exc:
+            self._clear()   # the core may hold part of the step: start the next one clean
+            raise DeviceError(f"the {self.transport.name} transfer failed, core cleared: {exc}") from exc
         self._check_step(beams, vocab, k, received, send.size // cfg.lanes)
         scores, beams_out, tokens = unpack_results(recv)
         return StepResult(scores_to_float(scores, cfg), beams_out, tokens)

@@ -99,3 +99,66 @@ def test_python_dash_m_runs_out_of_the_box(torch_one_thread):
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "backend: numpy" in proc.stdout and "The capital of France is" in proc.stdout
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["Hi", "--top-k", "5"], "--top-k"),                              # sampling option, beam search by default
+    (["Hi", "--greedy", "--num-beams", "3"], "--num-beams"),
+    (["Hi", "--greedy", "--temperature", "0.5"], "--temperature"),
+    (["Hi", "--sample", "--length-penalty", "2"], "--length-penalty"),
+    (["Hi", "--num-beams", "2", "--seed", "1"], "--seed"),
+    (["Hi", "--greedy", "--num-return-sequences", "2"], "--num-return-sequences"),
+    ([], "no prompt"),
+    (["Hi", "  "], "prompt 2 is empty"),
+])
+def test_options_of_another_mode_are_errors(capsys, argv, match):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and match in err and not out
+
+
+@pytest.mark.hf
+def test_several_prompts_from_arguments_file_and_stdin(capsys, tmp_path, monkeypatch, torch_one_thread):
+    path = tmp_path / "prompts.txt"
+    path.write_text("The capital of France is\n\nOnce upon a time\n")
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("Water boils at\n"))
+    code, out, err = run_cli(capsys, "Hello", "--prompts-file", str(path), "--greedy", "--max-new-tokens", "3")
+    assert code == 0, err
+    assert "== prompt 1" in out and "== prompt 3" in out and "== prompt 4" not in out
+    assert out.index("Hello") < out.index("The capital of France is") < out.index("Once upon a time")
+    code, out, err = run_cli(capsys, "--prompts-file", "-", "--greedy", "--max-new-tokens", "3")
+    assert code == 0 and "Water boils at" in out and "== prompt" not in out
+
+
+@pytest.mark.hf
+def test_processor_options_and_stop(capsys, torch_one_thread):
+    code, out, err = run_cli(capsys, "The capital of France is", "--max-new-tokens", "12", "--repetition-penalty",
+                             "1.2", "--no-repeat-ngram-size", "3", "--min-new-tokens", "2", "--bad-words", " Paris",
+                             "--backend", "hwmodel")
+    assert code == 0, err
+    assert "processors: repetition_penalty=1.2, no_repeat_ngram_size=3, min_new_tokens=2" in out
+    text = out.split("[1] score")[1]
+    assert "re-ranked after the processors" in out and "Paris" not in text.split("backend:")[0]
+    free = run_cli(capsys, "Count: one, two,", "--greedy", "--max-new-tokens", "16")[1]
+    code, out, err = run_cli(capsys, "Count: one, two,", "--greedy", "--max-new-tokens", "16", "--stop", "four")
+    assert code == 0, err
+    free_text, text = (o.split("[1] score")[1].split("backend:")[0] for o in (free, out))
+    assert "four" in free_text and "four" in text and len(text) < len(free_text) and "stop=['four']" in out
+
+
+@pytest.mark.hf
+def test_do_sample_in_the_generation_config_switches_to_sampling_and_says_why(capsys, torch_one_thread, monkeypatch):
+    import beamstream.models
+    # only a transformers model has a generation_config (the GGUF runtime has none): the default through it
+    loaded = beamstream.models.load_hf_default()
+    monkeypatch.setattr(beamstream.models, "load_pretrained", lambda *args, **kwargs: loaded)
+    model, _ = loaded
+    old = model.generation_config.do_sample
+    model.generation_config.do_sample = True
+    try:
+        code, out, err = run_cli(capsys, "Hi", "--max-new-tokens", "3", "--seed", "2")
+        assert code == 0, err
+        assert "decoding: sample" in out and "do_sample=True (the model's generation_config)" in out
+        code, out, err = run_cli(capsys, "Hi", "--max-new-tokens", "3", "--num-beams", "2")
+        assert code == 0 and "beam search (num_beams=2" in out and "(--num-beams)" in out
+    finally:
+        model.generation_config.do_sample = old

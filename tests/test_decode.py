@@ -240,3 +240,84 @@ def test_sample_argument_errors():
                                                                                  "num_return_sequences")]:
         with pytest.raises(ValueError, match=match):
             sample(FN, [1], max_new_tokens=2, **kwargs)
+
+
+def test_sample_min_p_support():
+    # min_p keeps tokens at least min_p times as likely as the likeliest (0.4): 0.2 / 0.4 = 0.5
+    assert set(first_tokens(top_k=0, min_p=0.45)) == {6, 2, 9}
+    assert set(first_tokens(top_k=0, min_p=0.55)) == {6, 2}
+    assert set(first_tokens(top_k=0, min_p=1.0)) == {6}
+
+
+def test_sample_applies_processors_before_the_warpers():
+    """suppress_tokens removes the likeliest token; the others renormalise (transformers' order: processors,
+    then temperature / top_k / top_p)."""
+    freq = first_tokens(top_k=2, suppress_tokens=[6])
+    assert set(freq) == {2, 9}
+    assert freq[2] == pytest.approx(0.3 / 0.5, abs=0.035)
+    g = greedy(FN, [1, 2], max_new_tokens=8, no_repeat_ngram_size=1, repetition_penalty=1.5).sequences
+    assert sample(FN, [1, 2], max_new_tokens=8, top_k=1, seed=0, no_repeat_ngram_size=1,
+                  repetition_penalty=1.5).sequences == g
+    assert len(set(g[0])) == len(g[0])            # no_repeat_ngram_size=1: no token twice
+
+
+def test_sample_scores_are_log_probabilities_of_the_processed_distribution():
+    res = sample(dist_fn, [0], max_new_tokens=1, top_k=0, seed=1, suppress_tokens=[6], num_return_sequences=20)
+    for seq, score in zip(res.sequences, res.scores):
+        assert score == pytest.approx(np.log(PROBS[seq[1]] / 0.6), abs=1e-6)
+
+
+# -- batches of prompts -------------------------------------------------------------------------------------------
+class CountingFn:
+    """FN, counting model calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, prefixes):
+        self.calls.append(len(prefixes))
+        return FN(prefixes)
+
+
+@pytest.mark.parametrize("decode,kwargs", [
+    (beam_search, dict(num_beams=3, eos_token_id=[7, 8], num_return_sequences=2)),
+    (beam_search, dict(num_beams=4, no_repeat_ngram_size=2, repetition_penalty=1.4, min_new_tokens=3,
+                       eos_token_id=7)),
+    (greedy, dict(eos_token_id=7, repetition_penalty=1.3)),
+    (sample, dict(seed=5, num_return_sequences=3, top_k=10, eos_token_id=7)),
+])
+def test_a_batch_equals_each_prompt_alone_with_one_model_call_per_step(decode, kwargs):
+    prompts = [[1, 2], [3], [4, 5, 6, 9], [3]]
+    fn = CountingFn()
+    batch = decode(fn, prompts, max_new_tokens=9, **kwargs)
+    alone = [decode(FN, p, max_new_tokens=9, **kwargs) for p in prompts]
+    assert [r.sequences for r in batch] == [r.sequences for r in alone]
+    assert [r.scores for r in batch] == [r.scores for r in alone]
+    longest = max(len(s) - len(p) for r, p in zip(batch, prompts) for s in r.sequences)
+    assert len(fn.calls) <= longest and fn.calls[0] == len(prompts)    # one call per step for the whole batch
+
+
+# -- generate: the mode as transformers picks it --------------------------------------------------------------------
+def test_generate_picks_the_mode_and_says_why():
+    g = beamstream.generate(FN, [1, 2], max_new_tokens=5)
+    assert g.sequences == greedy(FN, [1, 2], max_new_tokens=5).sequences and g.extra["mode"] == "greedy"
+    b = beamstream.generate(FN, [1, 2], max_new_tokens=5, num_beams=3, length_penalty=0.5)
+    assert b.sequences == beam_search(FN, [1, 2], max_new_tokens=5, num_beams=3, length_penalty=0.5).sequences
+    assert b.extra["mode"] == "beam_search" and "num_beams=3 (argument)" in b.extra["mode_reason"]
+    s = beamstream.generate(FN, [1, 2], max_new_tokens=5, do_sample=True, seed=3, top_k=5)
+    assert s.sequences == sample(FN, [1, 2], max_new_tokens=5, seed=3, top_k=5).sequences
+    assert s.extra["mode"] == "sample" and "do_sample=True (argument)" in s.extra["mode_reason"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(top_k=5), "top_k"),
+    (dict(num_beams=2, temperature=0.5), "temperature"),
+    (dict(do_sample=True, length_penalty=2.0), "length_penalty"),
+    (dict(do_sample=True, num_beams=2), "beam sampling"),
+    (dict(num_return_sequences=2), "num_return_sequences"),
+    (dict(num_beams=0), "num_beams"),
+    (dict(typo=1), "unknown"),
+])
+def test_generate_refuses_arguments_of_another_mode(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        beamstream.generate(FN, [1, 2], max_new_tokens=5, **kwargs)

@@ -131,3 +131,178 @@ def test_toy_table_model_matches_generate(eos):
         case = f"num_beams={nb} length_penalty={lp} early_stopping={es!r} eos={eos}"
         assert res.sequences == hf_seqs, case
         np.testing.assert_allclose(res.scores, hf_scores, rtol=0, atol=1e-4, err_msg=case)
+
+
+# -- logits processors --------------------------------------------------------------------------------------------
+PROCESSORS = [
+    dict(repetition_penalty=1.3),
+    dict(repetition_penalty=0.7),                       # < 1 raises the scores of seen tokens
+    dict(no_repeat_ngram_size=1),
+    dict(no_repeat_ngram_size=2),
+    dict(no_repeat_ngram_size=3),
+    dict(min_new_tokens=6),
+    dict(min_length=9),
+    dict(bad_words_ids=[[4], [42, 2], [8, 2, 4]]),      # one-token, two-token (ends in EOS), prompt-spanning
+    dict(suppress_tokens=[7, 9, 42]),
+    dict(repetition_penalty=1.2, no_repeat_ngram_size=2, min_new_tokens=4, bad_words_ids=[[4, 42]],
+         suppress_tokens=[9]),
+    dict(repetition_penalty=0.8, no_repeat_ngram_size=3, min_length=7, bad_words_ids=[[7]]),
+]
+
+
+def hf_first(model, prompt, nb, eos, new, **kw):
+    seqs, scores = hf_generate(model, prompt, num_beams=nb, max_new_tokens=new, eos_token_id=eos, **kw)
+    return seqs[0], (scores[0] if scores else None)
+
+
+@pytest.mark.parametrize("num_beams", range(1, 9))
+def test_llama_processors_match_generate(llama, num_beams):
+    """Every processor alone and in combination, EOS present or absent: same tokens, scores within 1e-4."""
+    changed = 0
+    for procs, eos in itertools.product(PROCESSORS, [EOS, None]):
+        want, want_score = hf_first(llama, PROMPT, num_beams, eos, 12, **procs)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=num_beams, max_new_tokens=12, eos_token_id=eos, **procs)
+        case = f"num_beams={num_beams} eos={eos} {procs}"
+        assert res.sequences[0] == want, case
+        if want_score is not None:
+            assert res.scores[0] == pytest.approx(want_score, abs=1e-4), case
+        plain, _ = hf_first(llama, PROMPT, num_beams, eos, 12)
+        changed += plain != want
+        if num_beams == 1:
+            assert beamstream.greedy(llama, PROMPT, max_new_tokens=12, eos_token_id=eos, **procs).sequences[0] == want
+    assert changed >= len(PROCESSORS)          # the processors did change what generate returns
+
+
+def test_processors_come_from_the_generation_config(llama):
+    """generate's rule: the model's generation_config supplies defaults, explicit arguments override."""
+    config = llama.generation_config
+    try:
+        config.no_repeat_ngram_size, config.repetition_penalty = 2, 1.3
+        want, _ = hf_first(llama, PROMPT, 3, EOS, 10)
+        assert beamstream.beam_search(llama, PROMPT, num_beams=3, max_new_tokens=10, eos_token_id=EOS).sequences[0] \
+            == want
+        override, _ = hf_first(llama, PROMPT, 3, EOS, 10, no_repeat_ngram_size=0, repetition_penalty=1.0)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=3, max_new_tokens=10, eos_token_id=EOS,
+                                     no_repeat_ngram_size=0, repetition_penalty=1.0)
+        assert res.sequences[0] == override and override != want
+    finally:
+        config.no_repeat_ngram_size, config.repetition_penalty = None, None
+
+
+FIXED_POINT_STEP = 5.7e-4      # docs/numerics.md §5: a step's score vs float64, beam-score rounding included
+
+
+@pytest.fixture(scope="module", params=["hwmodel", pytest.param("sim", marks=pytest.mark.rtl),
+                                        pytest.param("pynq", marks=pytest.mark.rtl)])
+def fabric(request):
+    """The fabric backends: the bit-exact model, the Verilated RTL, and the PYNQ driver over the stand-in."""
+    from beamstream.backends import get_backend
+    from beamstream.hw.interface import CoreConfig
+    if request.param == "hwmodel":
+        yield get_backend("hwmodel")
+        return
+    if request.param == "sim":
+        backend = get_backend("sim")
+        yield backend
+        backend.close()
+        return
+    from beamstream.backends.driver_backends import PynqBackend
+    from beamstream.transports.pynq_standin import PynqStandIn
+    from beamstream.transports.verilated import VerilatedDevice
+    device = VerilatedDevice(CoreConfig())
+    yield PynqBackend(bitstream="bitstreams/pynq-z2/beamstream.bit", pynq=PynqStandIn(CoreConfig(), device=device))
+    device.close()
+
+
+def test_llama_processors_on_fabric_backends(llama, fabric):
+    """The fabric's wider top-K re-ranked after the edits: same tokens as generate, the length-normalised score
+    within the fixed-point bound (a step's bound, times the penalty where it scales a score), and the edited steps
+    and host-pass fallbacks counted."""
+    edited = 0
+    for procs, nb in itertools.product(PROCESSORS, [1, 2, 4]):
+        want, want_score = hf_first(llama, PROMPT, nb, EOS, 10, **procs)
+        res = beamstream.beam_search(llama, PROMPT, num_beams=nb, max_new_tokens=10, eos_token_id=EOS,
+                                     backend=fabric, **procs)
+        case = f"{fabric.name} num_beams={nb} {procs}"
+        assert res.sequences[0] == want, case
+        if want_score is not None:
+            bound = FIXED_POINT_STEP * max(1.0, procs.get("repetition_penalty", 1.0))
+            assert res.scores[0] == pytest.approx(want_score, abs=bound), case
+        assert 0 <= res.extra["fallback_steps"] <= res.extra["edited_steps"] <= res.steps
+        edited += res.extra["edited_steps"]
+    assert edited > 0
+
+
+# -- batches ------------------------------------------------------------------------------------------------------
+BATCH = [PROMPT, [9, 4], [3, 60, 61, 62, 63, 11, 12], [9, 4]]
+
+
+@pytest.mark.parametrize("num_beams,procs", [(1, {}), (4, {}), (3, dict(no_repeat_ngram_size=2,
+                                                                         repetition_penalty=1.2))])
+def test_llama_batch_is_one_padded_forward_per_step_and_equals_each_alone(llama, num_beams, procs):
+    """Left padding, attention mask and positions: each prompt's result equals generate on that prompt alone."""
+    shapes = []
+    handle = llama.model.embed_tokens.register_forward_hook(lambda mod, args, out: shapes.append(tuple(args[0].shape)))
+    try:
+        results = beamstream.beam_search(llama, BATCH, num_beams=num_beams, max_new_tokens=9, eos_token_id=EOS,
+                                         **procs)
+    finally:
+        handle.remove()
+    assert shapes[0] == (len(BATCH), max(map(len, BATCH)))            # one forward for the whole batch
+    assert all(s[1] == 1 for s in shapes[1:]) and len(shapes) <= 9
+    for prompt, res in zip(BATCH, results):
+        want, want_score = hf_first(llama, prompt, num_beams, EOS, 9, **procs)
+        assert res.sequences[0] == want, prompt
+        if want_score is not None:
+            assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+# -- the real small Llama: SmolLM2-135M-Instruct through transformers (loaded once per test session) ----------------
+@pytest.fixture(scope="session")
+def smollm2():
+    from beamstream.models import load_pretrained
+    model, tokenizer = load_pretrained()
+    if not isinstance(model, transformers.PreTrainedModel):
+        pytest.skip("load_pretrained() no longer returns a transformers model")
+    return model, tokenizer
+
+
+def test_smollm2_batch_with_processors_matches_generate(smollm2):
+    """Two prompts of different lengths in one batch, 4 beams, the bench's processors (no_repeat_ngram_size=3,
+    repetition_penalty=1.2): each equals generate on that prompt, scores within 1e-4."""
+    model, tok = smollm2
+    prompts = [tok("The capital of France is")["input_ids"], tok("def fibonacci(n):")["input_ids"]]
+    procs = dict(no_repeat_ngram_size=3, repetition_penalty=1.2)
+    results = beamstream.beam_search(model, prompts, num_beams=4, max_new_tokens=12, **procs)
+    for prompt, res in zip(prompts, results):
+        want, want_score = hf_first(model, prompt, 4, model.generation_config.eos_token_id, 12, **procs)
+        assert res.sequences[0] == want
+        assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+def test_smollm2_greedy_stop_strings_and_min_new_tokens_match_generate(smollm2):
+    model, tok = smollm2
+    prompt = tok("List three colours:")["input_ids"]
+    eos = model.generation_config.eos_token_id
+    kw = dict(min_new_tokens=3, bad_words_ids=[tok(" red", add_special_tokens=False)["input_ids"]])
+    free, _ = hf_first(model, prompt, 1, eos, 16, **kw)
+    stop = tok.decode(free[len(prompt) + 4:len(prompt) + 6])      # a string the free run produces mid-way
+    for text in (stop, stop[:-1]):                                 # ending at a token's end, and inside it
+        want, _ = hf_first(model, prompt, 1, eos, 16, stop_strings=[text], tokenizer=tok, **kw)
+        res = beamstream.greedy(model, prompt, max_new_tokens=16, stop_strings=[text], tokenizer=tok, **kw)
+        assert res.sequences[0] == want and len(want) < len(free), repr(text)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_llama_max_time_zero_stops_after_one_token_as_generate(llama, num_beams):
+    want, want_score = hf_first(llama, PROMPT, num_beams, None, 10, max_time=0.0)
+    res = beamstream.beam_search(llama, PROMPT, num_beams=num_beams, max_new_tokens=10, eos_token_id=None,
+                                 max_time=0.0)
+    assert res.sequences[0] == want and len(want) == len(PROMPT) + 1
+    if want_score is not None:
+        assert res.scores[0] == pytest.approx(want_score, abs=1e-4)
+
+
+def test_stop_strings_need_the_tokenizer(llama):
+    with pytest.raises(ValueError, match="tokenizer"):
+        beamstream.beam_search(llama, PROMPT, num_beams=2, max_new_tokens=3, stop_strings=["x"])

@@ -8,9 +8,8 @@ from beamstream.backends.numpy_backend import NumpyBackend
 from conftest import seeded
 
 
-def reference(logits, beam_scores, k):
-    """Straight from docs/interface.md §1, one row at a time: float64 log_softmax + beam score, NaN as -inf, stable
-    sort."""
+def reference_scores(logits, beam_scores):
+    """Straight from docs/interface.md §1, one row at a time: float64 log_softmax + beam score, NaN as -inf; flat [B*V]."""
     x = np.asarray(logits, np.float32).astype(np.float64)
     s = np.asarray(beam_scores, np.float32).astype(np.float64)
     x[np.isnan(x)] = -np.inf
@@ -29,17 +28,56 @@ def reference(logits, beam_scores, k):
             score[r] = (row - lse) + s[r]
     flat = score.ravel()
     flat[np.isnan(flat)] = -np.inf
+    return flat
+
+
+def reference(logits, beam_scores, k):
+    """The k best of the float64 reference with a stable sort: (scores, beams, tokens)."""
+    flat = reference_scores(logits, beam_scores)
+    v = np.shape(logits)[1]
     order = np.argsort(-flat, kind="stable")[:k]
     return flat[order], order // v, order % v
 
 
-def check(backend, x, s, k, atol=1e-9):
+TOL = 1e-5      # the step's scores against float64 (its normaliser is summed in float32)
+
+
+def _near_tie_across_rows(x, s, flat, k):
+    """True when the reference's top k+1 has neighbours from different, non-identical rows closer than TOL:
+    which of them comes first is decided by float rounding, in the reference as in the step."""
+    v = x.shape[1]
+    order = np.argsort(-flat, kind="stable")[:k + 1]
+    for a, b in zip(order[:-1], order[1:]):
+        ra, rb = a // v, b // v
+        if ra == rb or not np.isfinite(flat[a]) or not abs(flat[a] - flat[b]) < TOL:
+            continue
+        same_row = np.array_equal(x[ra], x[rb], equal_nan=True) and s[ra] == s[rb]
+        if not same_row:
+            return True
+    return False
+
+
+def check(backend, x, s, k, atol=TOL):
     got = backend.step(x, s, k)
-    want = reference(x, s, k)
+    x32, s32 = np.asarray(x, np.float32), np.asarray(s, np.float32)
+    flat = reference_scores(x32, s32)
     assert got.scores.shape == (k,) and got.beams.shape == (k,) and got.tokens.shape == (k,)
     assert got.beams.dtype.kind == "i" and got.tokens.dtype.kind == "i"
-    np.testing.assert_array_equal(got.beams * x.shape[1] + got.tokens, want[1] * x.shape[1] + want[2])
-    np.testing.assert_allclose(got.scores, want[0], rtol=0, atol=atol)
+    idx = got.beams * x.shape[1] + got.tokens
+    # the step's scores are the reference's for the tokens it picked
+    np.testing.assert_allclose(got.scores, flat[idx], rtol=0, atol=atol)
+    # its own order: score descending, the smaller flat index first among equal scores
+    assert np.all(np.diff(got.scores[np.isfinite(got.scores)]) <= 0)
+    same = got.scores[1:] == got.scores[:-1]
+    assert np.all(np.diff(idx)[same] > 0)
+    # nothing left out beats what was picked by more than the tolerance
+    rest = np.delete(flat, idx)
+    if rest.size and np.isfinite(got.scores[-1]):
+        assert rest.max() <= flat[idx].min() + atol
+    # and exactly the reference's picks unless float rounding decides between rows
+    if not _near_tie_across_rows(x32, s32, flat, k):
+        want = np.argsort(-flat, kind="stable")[:k]
+        np.testing.assert_array_equal(idx, want)
     return got
 
 
@@ -188,3 +226,16 @@ def test_registry():
     assert resolve_backend(backend) is backend
     with pytest.raises(ValueError, match="known backends: numpy"):
         get_backend("nope")
+
+
+@pytest.mark.parametrize("top", [63.9, 64.1, -63.9, -64.1, 500.0, -3000.0])
+def test_normaliser_at_and_beyond_the_unshifted_range(top):
+    """Large steps take exp(x) unshifted when every row max is within +-64; rows around and past that bound."""
+    rng = np.random.default_rng(int(abs(top) * 10))
+    x = (rng.standard_normal((3, 9000)) * 5).astype(np.float32)
+    x -= x.max(axis=1, keepdims=True)
+    x[0] += np.float32(top)
+    x[1] += np.float32(min(top, 10.0))
+    x[2] += np.float32(-top)
+    for k in (1, 6, 40):
+        check(NumpyBackend(), x, rng.standard_normal(3).astype(np.float32), k)

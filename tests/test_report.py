@@ -81,12 +81,19 @@ def test_step_bytes_rejects_bad_steps(beams, vocab, k):
         bandwidth.step_bytes(FP32_P4, beams, vocab, k)
 
 
-def test_clock_is_fmax_capped_by_the_dma_path():
+def test_fmax_estimate_is_capped_by_the_dma_path():
     z2, zcu = bandwidth.BOARDS["PYNQ-Z2"], bandwidth.BOARDS["ZCU104"]
-    assert bandwidth.clock_mhz(z2, 5) == 150.0                 # 250 MHz estimate, capped
-    assert bandwidth.clock_mhz(z2, None) == 150.0
-    assert bandwidth.clock_mhz(zcu, 5) == 300.0                # 385 MHz estimate, capped
-    assert bandwidth.clock_mhz(zcu, 10) == pytest.approx(1000 / 4.6)
+    assert bandwidth.fmax_estimate_mhz(z2, 5) == 150.0                 # 250 MHz estimate, capped
+    assert bandwidth.fmax_estimate_mhz(z2, None) == 150.0
+    assert bandwidth.fmax_estimate_mhz(zcu, 5) == 300.0                # 385 MHz estimate, capped
+    assert bandwidth.fmax_estimate_mhz(zcu, 10) == pytest.approx(1000 / 4.6)
+
+
+def test_the_projected_clock_is_the_one_the_bitstream_is_built_at():
+    from beamstream.hw.boards import BOARDS
+    assert {b.name: bandwidth.clock_mhz(b, 11) for b in bandwidth.BOARDS.values()} == {
+        "PYNQ-Z2": BOARDS["pynq-z2"].clock_mhz, "ZCU104": BOARDS["zcu104"].clock_mhz, "KV260": BOARDS["kv260"].clock_mhz}
+    assert bandwidth.BOARDS["PYNQ-Z2"].hp_bits == BOARDS["pynq-z2"].hp_bits == 64
 
 
 def test_transfer_bound_on_pynq_z2():

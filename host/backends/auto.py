@@ -1,4 +1,7 @@
-"""`auto`: the board when one is there and its bitstream loads, otherwise NumPy; it says which and why.
+"""`auto`: the board when one is there with a bitstream, otherwise NumPy; it says which and why.
+
+On a board whose bitstream exists, a failure to load it (no root, a broken overlay) raises: decoding quietly on
+the CPU would hide it.
 
 It never picks `sim`: the Verilated RTL is for checking the hardware, not for decoding fast.
 """
@@ -8,7 +11,7 @@ import importlib.util
 
 
 def auto_backend(board: str | None = None, bitstream=None):
-    """A `pynq` backend if PYNQ is importable, a board is there and the bitstream loads; else `numpy`."""
+    """A `pynq` backend if PYNQ is importable, a board is there and its bitstream exists; else `numpy`."""
     from .numpy_backend import NumpyBackend
 
     reason = _why_not_pynq(board, bitstream)
@@ -16,9 +19,9 @@ def auto_backend(board: str | None = None, bitstream=None):
         from .driver_backends import PynqBackend
         try:
             backend = PynqBackend(board=board, bitstream=bitstream)
-        except Exception as exc:  # any failure to load the overlay means: decode on the CPU instead
-            reason = f"the bitstream did not load: {exc}"
-        else:
+        except FileNotFoundError as exc:  # a board without a built bitstream: decode on the CPU
+            reason = str(exc)
+        else:  # any other failure on a board (no root, a broken overlay) is raised, never hidden by a fallback
             print(f"beamstream: backend pynq ({backend.board or 'board'} overlay loaded)")
             return backend
     print(f"beamstream: backend numpy ({reason})")

@@ -24,16 +24,21 @@ def add_arguments(parser):
     parser.add_argument("--beams", type=int, default=4, help="beams B per step")
     parser.add_argument("--k", type=int, default=None, help="K per step (default 2 x beams, as Hugging Face asks)")
     parser.add_argument("--cache", default=None,
-                        help="per-configuration result cache (default: report/ in the per-user cache, "
-                             "~/.cache/beamstream or $BEAMSTREAM_CACHE)")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default 2)")
+                        help="folder of finished points, shared by the workers when they all reach it "
+                             "(default $BEAMSTREAM_REPORT_CACHE, else report/ in the per-user cache: "
+                             "$BEAMSTREAM_CACHE or ~/.cache/beamstream)")
+    parser.add_argument("--scheduler", default=None,
+                        help="Dask scheduler address (tcp://host:8786) whose workers run the points "
+                             "(default $BEAMSTREAM_SCHEDULER, else a local cluster of --jobs processes)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes of the local cluster (default 2; 1 runs the points in this process)")
     parser.add_argument("--repeats", type=int, default=20, help="CPU timing repetitions per size")
 
 
 def run(args):
     from beamstream.hw.interface import CoreConfig
     from beamstream.paths import cache_dir
-    from beamstream.report import cpu, cycles, render, sweep
+    from beamstream.report import cluster, cpu, cycles, render, sweep
 
     if args.quick and args.full:
         raise ValueError("--quick and --full exclude each other")
@@ -46,16 +51,20 @@ def run(args):
     k = 2 * args.beams if args.k is None else args.k
     if k < 1:
         raise ValueError(f"--k must be >= 1, got {k}")
-    cache = Path(args.cache) if args.cache else cache_dir("report")
     jobs = args.jobs or sweep.default_jobs()
     if jobs < 1 or args.repeats < 1:
         raise ValueError("--jobs and --repeats must be >= 1")
 
+    cache = args.cache or cluster.default_cache(str(cache_dir("report")))
+    scheduler = args.scheduler or cluster.default_scheduler()
+
     t0 = time.perf_counter()
     plan = sweep.make_plan(quick=args.quick, full=args.full, beams=args.beams, vocabs=vocabs, k=k)
+    where = f"Dask scheduler {scheduler}" if scheduler else \
+        (f"a local Dask cluster of {jobs} processes" if jobs > 1 and cluster.has_dask() else "this process")
     print(f"beamstream report: {len(plan.chain)} chain and {len(plan.top)} top-level syntheses, "
-          f"{len(plan.simulate)} simulated corners, cache {cache}", flush=True)
-    results = sweep.run(plan, sweep.Cache(cache), jobs=jobs)
+          f"{len(plan.simulate)} simulated corners on {where}, cache {cache}", flush=True)
+    results = sweep.run(plan, sweep.Cache(Path(cache)), jobs=jobs, scheduler=scheduler)
 
     samples = [(c, p) for c, r in results["sim"] if r.get("status") == "ok" for p in r["cycles"]]
     if samples:

@@ -17,10 +17,12 @@ class DecodeResult:
 
     sequences: token lists, prompt included, best first (beam search) or in sample order; unpadded, each ending
                at its EOS when it has one.
-    scores:    beam search: Hugging Face's `sequences_scores` (sum of log-probabilities / generated_len ** length_penalty);
-               greedy: the sum of the chosen tokens' log-probabilities; sample: the same under the
-               temperature-scaled distribution.
+    scores:    beam search: Hugging Face's `sequences_scores` (sum of log-probabilities / generated_len ** length_penalty,
+               the processors applied to them); greedy: the sum of the chosen tokens' log-probabilities under the
+               processed distribution; sample: the same under the processed, temperature-scaled distribution.
     backend:   name of the backend that ran the steps.
+    extra:     edited_steps / fallback_steps / rerank_seconds: backend steps re-ranked after the logits processors,
+               those that needed a host pass, the host's time for it; from `generate`: mode and mode_reason.
     """
     sequences: list[list[int]]
     scores: list[float]
@@ -145,3 +147,46 @@ def setup(model, input_ids, backend):
     adapter = as_model(model)
     prompts, batch = prompts_of(input_ids, getattr(adapter, "vocab_size", None))
     return adapter, prompts, batch, resolve_backend(backend)
+
+
+def from_config(adapter, name, value, default=None):
+    """An explicit argument (not None) wins; else the model's generation_config (HF models); else `default`
+    (transformers' own default), as `generate` resolves its arguments."""
+    if value is not None:
+        return value
+    config = getattr(adapter, "generation_config", None)
+    found = getattr(config, name, None) if config is not None else None
+    return default if found is None else found
+
+
+def run_batch(adapter, prompts, make_state):
+    """Decode every prompt through ONE model session: each step is one model call for all prompts' rows.
+
+    make_state(prompt, vocab) -> an object with advance(logits[rows, V]) -> (parents, tokens) | None and result().
+    Each state owns a contiguous block of the session's rows; `parents` index into its own block. An adapter
+    whose session has no start_batch decodes the prompts one after another.
+    """
+    session = adapter.session()
+    if len(prompts) > 1 and not hasattr(session, "start_batch"):
+        return [run_batch(adapter, [p], make_state)[0] for p in prompts]
+    first = session.start(prompts[0]) if len(prompts) == 1 else session.start_batch(prompts)
+    logits = check_logits(first, len(prompts), None)
+    vocab = logits.shape[1]
+    states = [make_state(p, vocab) for p in prompts]
+    live = [(state, i, i + 1) for i, state in enumerate(states)]
+    while live:
+        parents, tokens, nxt = [], [], []
+        for state, lo, hi in live:
+            out = state.advance(logits[lo:hi])
+            if out is None:
+                continue
+            par, toks = out
+            base = len(parents)
+            parents.extend(lo + p for p in par)
+            tokens.extend(toks)
+            nxt.append((state, base, base + len(toks)))
+        if not nxt:
+            break
+        logits = check_logits(session.advance(parents, tokens), len(parents), vocab)
+        live = nxt
+    return [state.result() for state in states]

@@ -1,117 +1,174 @@
-"""Greedy search and top-k / top-p / temperature sampling, each step through `backend.step` only.
+"""Greedy search and sampling (temperature, top_k, top_p, min_p), each step through `backend.step` only.
 
-greedy: B = 1, k = 1 each step (the argmax, smaller token id on ties, as torch.argmax), stopping at EOS: the same
-tokens as transformers `generate(do_sample=False, num_beams=1)`.
+greedy: one row per prompt, k = 1 each step (the argmax of the processed logits, smaller token id on ties, as
+torch.argmax), until a stopping criterion hits: the same tokens as transformers `generate(do_sample=False,
+num_beams=1)`.
 
-sample: per sequence and step, the backend returns the top_k tokens of the temperature-scaled logits with their
-log-probabilities (normalised over the whole vocabulary); the host renormalises them, applies top_p as
-transformers' TopPLogitsWarper does (drop the least likely tokens whose cumulative probability is <= 1 - top_p,
-always keeping the most likely) and draws with numpy's PCG64 seeded by `seed`. Same seed, same backend, same
-model -> same tokens. The draws are not torch's, so the samples differ from transformers' for the same seed.
+sample: transformers' order on the raw logits: the processors (processors.py), then the warpers temperature ->
+top_k -> top_p -> min_p. Per sequence and step the backend returns the top_k tokens of the temperature-scaled
+logits (the processors commute with the scaling: they multiply by a positive factor or set -inf) with their
+log-probabilities over the whole processed vocabulary; the host renormalises them, applies top_p as transformers'
+TopPLogitsWarper (drop the least likely tokens whose cumulative probability is <= 1 - top_p, keep at least one),
+then min_p (drop tokens less likely than min_p times the likeliest), and draws with numpy's PCG64 seeded by `seed`.
+Same seed, same backend, same model -> same tokens. The draws are not torch's, so the samples differ from
+transformers' for the same seed.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .beam import _greedy_one
-from .common import (DecodeResult, backend_name, check_eos_range, check_float, check_int, check_logits,
-                     eos_ids_of, setup)
+from .beam import Greedy, _result, processors_of
+from .common import backend_name, check_float, check_int, eos_ids_of, from_config, run_batch, setup
+from .rerank import EditedSteps
+from .stopping import Stopping
+
+_STOP_ARGS = ("stop_strings", "tokenizer", "max_time")
 
 
-def greedy(model, input_ids, *, max_new_tokens, eos_token_id=None, backend="numpy"):
-    """Greedy decoding (transformers' do_sample=False, num_beams=1). `.scores` is the summed log-probability."""
-    max_new_tokens = check_int("max_new_tokens", max_new_tokens, 1)
+def greedy(model, input_ids, *, max_new_tokens, eos_token_id=None, backend="numpy", repetition_penalty=None,
+           no_repeat_ngram_size=None, bad_words_ids=None, min_length=None, min_new_tokens=None, suppress_tokens=None,
+           stop_strings=None, tokenizer=None, max_time=None):
+    """Greedy decoding (transformers' do_sample=False, num_beams=1). `.scores` is the summed log-probability of the
+    processed distribution. A batch of prompts returns a list of results (one model call per step for all)."""
     adapter, prompts, batch, be = setup(model, input_ids, backend)
     eos = eos_ids_of(eos_token_id, adapter)
+    procs = processors_of(adapter, eos, repetition_penalty=repetition_penalty,
+                          no_repeat_ngram_size=no_repeat_ngram_size, bad_words_ids=bad_words_ids,
+                          min_length=min_length, min_new_tokens=min_new_tokens, suppress_tokens=suppress_tokens)
+    stop = Stopping(eos, max_new_tokens, stop_strings=from_config(adapter, "stop_strings", stop_strings),
+                    tokenizer=tokenizer, max_time=from_config(adapter, "max_time", max_time))
     if getattr(be, "max_k", None) is not None and be.max_k < 1:
         raise ValueError(f"backend {backend_name(be)!r} takes no candidates (max_k={be.max_k})")
-    results = [_greedy_one(adapter.session(), p, max_new_tokens, eos, 0.0, be) for p in prompts]
+
+    def make_state(prompt, vocab):
+        procs.check_vocab(vocab)
+        return Greedy(prompt, stop, 0.0, EditedSteps(be, procs))
+
+    results = run_batch(adapter, prompts, make_state)
     return results if batch else results[0]
 
 
-def sample(model, input_ids, *, max_new_tokens, top_k=50, top_p=1.0, temperature=1.0, seed=None,
-           eos_token_id=None, num_return_sequences=1, backend="numpy"):
-    """Sample `num_return_sequences` continuations (transformers' defaults: top_k=50, top_p=1.0, temperature=1.0).
+def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperature=None, min_p=None, seed=None,
+           eos_token_id=None, num_return_sequences=1, backend="numpy", repetition_penalty=None,
+           no_repeat_ngram_size=None, bad_words_ids=None, min_length=None, min_new_tokens=None, suppress_tokens=None,
+           stop_strings=None, tokenizer=None, max_time=None):
+    """Sample `num_return_sequences` continuations per prompt.
 
-    top_k=0 or None keeps the whole vocabulary (k = V per step: a hardware backend with a smaller max_k refuses).
-    seed: int for reproducible draws (None: fresh entropy). Sequences come in draw order, not sorted.
+    Arguments left None take the model's generation_config (HF models), else transformers' defaults: top_k=50,
+    top_p=1.0, temperature=1.0, no min_p. top_k=0 keeps the whole vocabulary (k = V per step: a hardware backend
+    with a smaller max_k refuses). seed: int for reproducible draws (None: fresh entropy). Sequences come in draw
+    order, not sorted. In a batch every prompt draws from its own generator seeded with `seed`, so each result
+    equals sampling that prompt alone.
     """
-    max_new_tokens = check_int("max_new_tokens", max_new_tokens, 1)
-    top_k = 0 if top_k is None else check_int("top_k", top_k, 0)
-    top_p = check_float("top_p", top_p)
+    adapter, prompts, batch, be = setup(model, input_ids, backend)
+    top_k = check_int("top_k", from_config(adapter, "top_k", top_k, 50), 0)
+    top_p = check_float("top_p", from_config(adapter, "top_p", top_p, 1.0))
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    temperature = check_float("temperature", temperature, positive=True)
+    temperature = check_float("temperature", from_config(adapter, "temperature", temperature, 1.0), positive=True)
+    min_p = from_config(adapter, "min_p", min_p)
+    if min_p is not None:
+        min_p = check_float("min_p", min_p)
+        if not 0.0 <= min_p <= 1.0:
+            raise ValueError(f"min_p must be in [0, 1], got {min_p}")
     num_return_sequences = check_int("num_return_sequences", num_return_sequences, 1)
     if seed is not None:
         seed = check_int("seed", seed, 0)
-    adapter, prompts, batch, be = setup(model, input_ids, backend)
     eos = eos_ids_of(eos_token_id, adapter)
+    procs = processors_of(adapter, eos, repetition_penalty=repetition_penalty,
+                          no_repeat_ngram_size=no_repeat_ngram_size, bad_words_ids=bad_words_ids,
+                          min_length=min_length, min_new_tokens=min_new_tokens, suppress_tokens=suppress_tokens)
+    stop = Stopping(eos, max_new_tokens, stop_strings=from_config(adapter, "stop_strings", stop_strings),
+                    tokenizer=tokenizer, max_time=from_config(adapter, "max_time", max_time))
     max_k = getattr(be, "max_k", None)
     if max_k is not None and top_k > max_k:
         raise ValueError(f"top_k={top_k} exceeds backend {backend_name(be)!r}'s largest k ({max_k})")
-    rng = np.random.default_rng(seed)
-    results = [_sample_one(adapter.session(), p, max_new_tokens, top_k, top_p, temperature, eos,
-                           num_return_sequences, rng, be) for p in prompts]
+    warp = _Warp(temperature, top_p, min_p)
+
+    def make_state(prompt, vocab):
+        procs.check_vocab(vocab)
+        k = vocab if top_k == 0 else min(top_k, vocab)
+        if max_k is not None and k > max_k:
+            raise ValueError(f"sampling needs k={k} per step (top_k={top_k or 'all'}), but backend "
+                             f"{backend_name(be)!r} takes at most {max_k}: pass a smaller top_k")
+        # each prompt draws from its own generator seeded with `seed`: the same draws as decoding it alone
+        return _Sampler(prompt, num_return_sequences, k, warp, stop, np.random.default_rng(seed),
+                        EditedSteps(be, procs))
+
+    results = run_batch(adapter, prompts, make_state)
     return results if batch else results[0]
 
 
-def _sample_one(session, prompt, max_new_tokens, top_k, top_p, temperature, eos, n, rng, be):
-    eos_set = set(eos)
-    logits = check_logits(session.start(prompt), 1, None)
-    vocab = logits.shape[1]
-    check_eos_range(eos, vocab)
-    k = vocab if top_k == 0 else min(top_k, vocab)
-    max_k = getattr(be, "max_k", None)
-    if max_k is not None and k > max_k:
-        raise ValueError(f"sampling needs k={k} per step (top_k={top_k or 'all'}), but backend "
-                         f"{backend_name(be)!r} takes at most {max_k}: pass a smaller top_k")
-    zero = np.zeros(1)
-    rows = [0] * n                      # session row of each live sequence (all start from the prompt)
-    generated = [[] for _ in range(n)]
-    totals = [0.0] * n
-    live = list(range(n))
-    steps = 0
-    while live:
-        scaled = logits if temperature == 1.0 else np.asarray(logits, np.float32) / np.float32(temperature)
-        tokens = []
-        for seq in live:
-            res = be.step(scaled[rows[seq]:rows[seq] + 1], zero, k)
-            steps += 1
-            j = _draw(res.scores, top_p, rng)
-            tok = int(res.tokens[j])
-            totals[seq] += float(res.scores[j])
-            generated[seq].append(tok)
-            tokens.append(tok)
-        still, parents, next_tokens = [], [], []
-        for seq, tok in zip(live, tokens):
-            if tok not in eos_set and len(generated[seq]) < max_new_tokens:
-                still.append(seq)
-                parents.append(rows[seq])
-                next_tokens.append(tok)
-        live = still
-        if not live:
-            break
-        logits = check_logits(session.advance(parents, next_tokens), len(live), vocab)
-        for r, seq in enumerate(live):
-            rows[seq] = r
-    return DecodeResult([prompt + g for g in generated], totals, backend_name(be), len(prompt), steps)
+class _Warp:
+    """temperature -> (top_k: the backend's k) -> top_p -> min_p, and the draw."""
 
+    def __init__(self, temperature, top_p, min_p):
+        self.temperature, self.top_p, self.min_p = temperature, top_p, min_p
 
-def _draw(logp, top_p, rng) -> int:
-    """Index into the backend's candidates (best first) drawn after renormalising and top-p filtering."""
-    logp = np.asarray(logp, np.float64)
-    if not np.isfinite(logp[0]):          # no finite candidate at all: take the first (tie rule order)
-        return 0
-    p = np.exp(logp - logp[0])
-    p /= p.sum()
-    if top_p < 1.0:
-        # transformers sorts ascending and drops tokens whose cumulative probability <= 1 - top_p; in our
-        # descending order that cumulative sum is the tail sum from each position.
-        tail = np.cumsum(p[::-1])[::-1]
-        keep = tail > 1.0 - top_p
-        keep[0] = True
-        p = np.where(keep, p, 0.0)
+    def scale(self, logits):
+        if self.temperature == 1.0:
+            return logits
+        return np.asarray(logits, np.float32) / np.float32(self.temperature)
+
+    def draw(self, logp, rng) -> int:
+        """Index into the candidates (best first) drawn after renormalising, top-p and min-p filtering."""
+        logp = np.asarray(logp, np.float64)
+        if not np.isfinite(logp[0]):          # no finite candidate at all: take the first (tie rule order)
+            return 0
+        p = np.exp(logp - logp[0])
         p /= p.sum()
-    u = rng.random()
-    return min(int(np.searchsorted(np.cumsum(p), u, side="right")), int(np.count_nonzero(p)) - 1)
+        if self.top_p < 1.0:
+            # transformers sorts ascending and drops tokens whose cumulative probability <= 1 - top_p; in our
+            # descending order that cumulative sum is the tail sum from each position.
+            tail = np.cumsum(p[::-1])[::-1]
+            keep = tail > 1.0 - self.top_p
+            keep[0] = True
+            p = np.where(keep, p, 0.0)
+            p /= p.sum()
+        if self.min_p is not None and self.min_p > 0.0:
+            p = np.where(logp - logp[0] >= math.log(self.min_p), p, 0.0)   # p[0] is the likeliest: kept
+            p /= p.sum()
+        u = rng.random()
+        return min(int(np.searchsorted(np.cumsum(p), u, side="right")), int(np.count_nonzero(p)) - 1)
+
+
+class _Sampler:
+    """`n` sampled continuations of one prompt; all start from the prompt's row."""
+
+    def __init__(self, prompt, n, k, warp: _Warp, stop: Stopping, rng, steps: EditedSteps):
+        self.prompt, self.k, self.warp, self.stop, self.rng, self.steps = prompt, k, warp, stop, rng, steps
+        self.rows = [0] * n                 # row (within this prompt's block) of each live sequence
+        self.generated = [[] for _ in range(n)]
+        self.totals = [0.0] * n
+        self.live = list(range(n))
+
+    def advance(self, logits):
+        scaled = self.warp.scale(logits)
+        procs = self.steps.processors
+        tokens = []
+        for seq in self.live:
+            r = self.rows[seq]
+            edits = procs.edits(self.prompt + self.generated[seq], len(self.prompt))
+            logp, toks, _ = self.steps.logits_step(scaled[r:r + 1], self.k, edits)
+            j = self.warp.draw(logp, self.rng)
+            tok = int(toks[j])
+            self.totals[seq] += float(logp[j])
+            self.generated[seq].append(tok)
+            tokens.append(tok)
+        timed_out = self.stop.timed_out()
+        still, parents, next_tokens = [], [], []
+        for seq, tok in zip(self.live, tokens):
+            gen = self.generated[seq]
+            if not timed_out and not self.stop.hit(tok, len(gen), lambda: self.prompt + gen):
+                still.append(seq)
+                parents.append(self.rows[seq])
+                next_tokens.append(tok)
+        self.live = still
+        for r, seq in enumerate(still):
+            self.rows[seq] = r
+        return (parents, next_tokens) if still else None
+
+    def result(self):
+        return _result([self.prompt + g for g in self.generated], self.totals, self.steps, len(self.prompt))

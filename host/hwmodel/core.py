@@ -90,8 +90,10 @@ def pack_step(logits: np.ndarray, beam_scores: np.ndarray, cfg: CoreConfig, out:
         np.copyto(lanes, to_wire(logits, cfg.fmt))
     rows[:, cfg.lanes + vocab:] = 0
     rows[:, :cfg.lanes] = 0
+    # Through bytes: numpy < 1.23 cannot view a non-contiguous slice (the header lanes) as float32.
     header = out.view(np.uint8).reshape(beams, -1)[:, :HEADER_SCORE_BITS // 8]
-    np.copyto(header.view(np.float32)[:, 0], beam_scores, casting="same_kind")
+    scores = np.asarray(beam_scores).astype("<f4", casting="same_kind")
+    header[:] = scores.view(np.uint8).reshape(beams, HEADER_SCORE_BITS // 8)
     return out
 
 

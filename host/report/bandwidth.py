@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from beamstream.hw.boards import BOARDS as BITSTREAM_BOARDS
 from beamstream.hw.interface import CoreConfig
 
 from .yosys import TIMING
@@ -25,6 +26,12 @@ class Board:
     hp_mhz: float          # its clock
     ddr_mb_s: float        # peak PS DDR bandwidth x controller efficiency
     sources: str
+    bitstream_board: str   # its name in beamstream.hw.boards, which states the clock its bitstream is built at
+
+    @property
+    def clock_mhz(self) -> float:
+        """The fabric clock `make bitstream` builds this board at: the one the projection uses."""
+        return BITSTREAM_BOARDS[self.bitstream_board].clock_mhz
 
     @property
     def hp_mb_s(self) -> float:
@@ -38,16 +45,19 @@ BOARDS = {
         "PYNQ-Z2", "xc7", "xc7z020clg400-1", clock_cap_mhz=150.0, hp_bits=64, hp_mhz=150.0,
         ddr_mb_s=16 / 8 * 1050 * DDR_EFFICIENCY,
         sources="HP port 64-bit, 1,200 MB/s theoretical (UG585 ch. 5); AXI DataMover/DMA AXI4-Stream Fmax "
-                "150 MHz on Artix-7-class -1 fabric (PG022); DDR3 16-bit at 1050 MT/s (PYNQ-Z1/Z2 reference manuals)"),
+                "150 MHz on Artix-7-class -1 fabric (PG022); DDR3 16-bit at 1050 MT/s (PYNQ-Z1/Z2 reference manuals)",
+        bitstream_board="pynq-z2"),
     "ZCU104": Board(
         "ZCU104", "xcup", "xczu7ev-ffvc1156-2", clock_cap_mhz=300.0, hp_bits=128, hp_mhz=333.0,
         ddr_mb_s=64 / 8 * 2400 * DDR_EFFICIENCY,
         sources="S_AXI_HP*_FPD 128-bit PL side (UG1085 ch. 35) at 333 MHz (DS925 PS-PL interface limit); "
-                "300 MHz typical AXI IP clock on UltraScale+ (PG278); PS DDR4 64-bit at 2400 MT/s (UG1267)"),
+                "300 MHz typical AXI IP clock on UltraScale+ (PG278); PS DDR4 64-bit at 2400 MT/s (UG1267)",
+        bitstream_board="zcu104"),
     "KV260": Board(
         "KV260", "xcup", "xck26-sfvc784-2LV", clock_cap_mhz=300.0, hp_bits=128, hp_mhz=333.0,
         ddr_mb_s=64 / 8 * 2400 * DDR_EFFICIENCY,
-        sources="same PS as ZCU104 (UG1085, DS925); K26 SOM DDR4 64-bit at 2400 MT/s (DS987)"),
+        sources="same PS as ZCU104 (UG1085, DS925); K26 SOM DDR4 64-bit at 2400 MT/s (DS987)",
+        bitstream_board="kv260"),
 }
 
 
@@ -65,8 +75,13 @@ def step_bytes(cfg: CoreConfig, beams: int, vocab: int, k: int) -> StepBytes:
     return StepBytes(to_core=beams * cfg.beats_per_row(vocab) * cfg.beat_bits // 8, from_core=k * RESULT_BYTES)
 
 
-def clock_mhz(board: Board, levels: int | None) -> float:
-    """The core's clock on `board`: its logic-depth Fmax estimate, capped by the DMA path's clock."""
+def clock_mhz(board: Board, levels: int | None = None) -> float:
+    """The core's clock on `board`: the stated clock its bitstream is built at (beamstream.hw.boards)."""
+    return board.clock_mhz
+
+
+def fmax_estimate_mhz(board: Board, levels: int | None) -> float:
+    """What the logic depth allows on `board`: its Fmax estimate, capped by the DMA path's clock."""
     if levels is None:
         return board.clock_cap_mhz
     return min(board.clock_cap_mhz, TIMING[board.family].fmax_mhz(levels))

@@ -177,8 +177,10 @@ def latency_table(data: ReportData) -> str:
                 rows.append([cfg.slug(), v, "all", "n/a: no cycle count (sim backend missing)", "", "", "", "", ""])
                 continue
             for p in projs:
+                estimate = bandwidth.fmax_estimate_mhz(bandwidth.BOARDS[p.board], levels)
                 rows.append([f"P={cfg.lanes} K_MAX={cfg.k_max} {cfg.fmt}", v, p.board,
-                             f"{p.clock_mhz:.0f} MHz ({basis})", f"{p.compute_us:.1f}", f"{p.transfer_us:.1f}",
+                             f"{p.clock_mhz:.0f} MHz (bitstream's; {basis}: ~{estimate:.0f})",
+                             f"{p.compute_us:.1f}", f"{p.transfer_us:.1f}",
                              f"{p.latency_us:.1f}", p.bound, p.limiter])
     for name, times in data.cpu.items():
         for v in data.plan.vocabs:
@@ -192,6 +194,19 @@ def boards_table() -> str:
     rows = [[b.name, b.device, f"{b.clock_cap_mhz:.0f} MHz", f"{b.hp_bits}-bit x {b.hp_mhz:.0f} MHz = "
              f"{b.hp_mb_s:,.0f} MB/s", f"{b.ddr_mb_s:,.0f} MB/s", b.sources] for b in bandwidth.BOARDS.values()]
     return _table(["board", "part", "DMA clock cap", "HP port", "DDR (x0.75)", "sources"], rows)
+
+
+def points_table(data: ReportData) -> str:
+    """Every synthesis and simulation point: its outcome, the worker that made it and how long it took."""
+    rows = []
+    for section, items in (("chain", data.chain), ("top", data.top), ("cycles", data.sim)):
+        for cfg, res in items:
+            status = res.get("status", "not run")
+            if status != "ok":
+                status = f"**{status}**: " + res.get("error", "").replace("|", "/").replace("\n", " ")[:200]
+            rows.append([section, cfg.slug(), status, res.get("worker", ""),
+                         "cached" if res.get("cached") else res.get("seconds", "")])
+    return _table(["point", "configuration", "status", "worker", "seconds"], rows)
 
 
 def markdown(data: ReportData) -> str:
@@ -210,6 +225,7 @@ def markdown(data: ReportData) -> str:
         "FINN LabelSelect: Labels // PE + K cycles per row (its `get_exp_cycles`), with Labels = V, PE = P.",
         "## Projected step latency per board, and this CPU", latency_table(data),
         "### DMA bandwidth model", boards_table(),
+        "## Points: who made each, and which failed", points_table(data),
     ]
     return "\n\n".join(parts) + "\n"
 

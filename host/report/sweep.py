@@ -1,4 +1,4 @@
-"""The sweep: which configurations are synthesised and simulated, run in a process pool, cached per point.
+"""The sweep: which configurations are synthesised and simulated, run on Dask (cluster.py), cached per point.
 
 A point's cache key is its configuration digest plus the digest of the gateware sources (and of the synthesis
 flow, or of the simulator driver), so a second run only redoes what changed. Failures are reported, not cached.
@@ -6,19 +6,19 @@ flow, or of the simulator driver), so a second run only redoes what changed. Fai
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
+import beamstream.backends
+import beamstream.sim
 from beamstream.hw.interface import CoreConfig
 from beamstream.sim.runner import sources_digest
 
 from . import cycles, yosys
+from .cluster import Cache, Point, point_key, run_points
 from .designs import SourceMissing, write_design
 
 LANES = (1, 2, 4, 8)
@@ -79,9 +79,9 @@ def make_plan(*, quick: bool, full: bool, beams: int, vocabs: list[int], k: int)
     return Plan(chain, top, tuple(c for c in corners if c), beams, tuple(vocabs), k, tuple(notes))
 
 
-# ---- cache ------------------------------------------------------------------------------------------------
+# ---- cache keys -------------------------------------------------------------------------------------------
 
-def _files_digest(paths) -> str:
+def files_digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
         h.update(p.name.encode())
@@ -89,45 +89,24 @@ def _files_digest(paths) -> str:
     return h.hexdigest()[:16]
 
 
+def package_dir(module) -> Path:
+    """The installed package's own folder (found from the module, not from a checkout's layout)."""
+    return Path(module.__file__).resolve().parent
+
+
 def flow_digest() -> str:
-    return _files_digest([Path(yosys.__file__)])
+    return files_digest([Path(yosys.__file__)])
 
 
 def sim_digest() -> str:
     """The simulator side of cycle counts: driver, backend and our own measuring code."""
-    import beamstream.backends
-    import beamstream.sim
-    sim, backends = (Path(m.__file__).parent for m in (beamstream.sim, beamstream.backends))
-    files = [p for p in sim.rglob("*") if p.is_file() and p.suffix in {".py", ".cpp", ".h"}]
-    files += list(backends.glob("*.py")) + [Path(cycles.__file__)]
-    return _files_digest(files)
+    sim_dir = package_dir(beamstream.sim)
+    files = [p for p in sim_dir.rglob("*") if p.is_file() and p.suffix in {".py", ".cpp", ".h"}]
+    files += list(package_dir(beamstream.backends).glob("*.py")) + [Path(cycles.__file__)]
+    return files_digest(files)
 
 
-class Cache:
-    """One JSON file per point in `folder`."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def path(self, key: str) -> Path:
-        return self.folder / f"{key}.json"
-
-    def get(self, key: str):
-        p = self.path(key)
-        return json.loads(p.read_text()) if p.exists() else None
-
-    def put(self, key: str, value) -> None:
-        tmp = self.path(key).with_suffix(".tmp")
-        tmp.write_text(json.dumps(value, indent=1, sort_keys=True))
-        tmp.replace(self.path(key))
-
-
-def point_key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
-
-
-# ---- work done in the pool --------------------------------------------------------------------------------
+# ---- work done on the workers --------------------------------------------------------------------------------
 
 def synth_point(kind: str, cfg_dict: dict) -> dict:
     """Resources per family and logic depth of one design; an `error` entry instead when it cannot be had."""
@@ -161,51 +140,41 @@ def cycles_point(cfg_dict: dict, beams: int, vocabs: list[int], k: int) -> dict:
 
 # ---- running ----------------------------------------------------------------------------------------------
 
-def run(plan: Plan, cache: Cache, jobs: int = 2, progress: bool = True) -> dict:
-    """Every point of `plan`, from the cache or computed; returns {"chain": [...], "top": [...], "sim": [...]}."""
-    from tqdm import tqdm
+SECTION_TOOLS = {"chain": ("yosys",), "top": ("yosys",), "sim": ("verilator",)}
 
+
+def points(plan: Plan) -> list[tuple[str, CoreConfig, Point]]:
+    """(section, configuration, point) for every synthesis and simulation of `plan`."""
     hw = sources_digest()
-    tasks = []  # (section, cfg, key, fn, args)
+    out = []
     for section, configs in (("chain", plan.chain), ("top", plan.top)):
         for cfg in configs:
             key = point_key(section, cfg.digest(), hw, flow_digest())
-            tasks.append((section, cfg, key, synth_point, (section, cfg.to_dict())))
+            cost = cfg.lanes * cfg.k_max * (4 if section == "top" else 1)
+            out.append((section, cfg, Point(key, f"{section} {cfg.slug()}", synth_point, (section, cfg.to_dict()),
+                                            SECTION_TOOLS[section], cost)))
     sim = sim_digest()
     for cfg in plan.simulate:
         key = point_key("cycles", cfg.digest(), hw, sim, plan.beams, list(plan.vocabs), plan.k)
-        tasks.append(("sim", cfg, key, cycles_point, (cfg.to_dict(), plan.beams, list(plan.vocabs), plan.k)))
+        out.append(("sim", cfg, Point(key, f"sim {cfg.slug()}", cycles_point,
+                                      (cfg.to_dict(), plan.beams, list(plan.vocabs), plan.k),
+                                      SECTION_TOOLS["sim"], cfg.lanes * cfg.k_max)))
+    return out
 
-    results = {"chain": {}, "top": {}, "sim": {}}
-    todo = []
-    for section, cfg, key, fn, args in tasks:
-        hit = cache.get(key)
-        if hit is not None:
-            results[section][cfg] = dict(hit, cached=True)
-        else:
-            todo.append((section, cfg, key, fn, args))
-    # Biggest designs first so the two workers finish together.
-    todo.sort(key=lambda t: -(t[1].lanes * t[1].k_max * (4 if t[0] == "top" else 1)))
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="report", unit="point", disable=not progress)
 
-    def done(section, cfg, key, out):
-        if out["status"] == "ok":
-            cache.put(key, out)
-        results[section][cfg] = dict(out, cached=False)
-        bar.set_postfix_str(f"{section} {cfg.slug()} {out['status']}", refresh=False)
-        bar.update()
-
-    if jobs == 1:  # in this process: no pool to start, and a debugger sees the work
-        for section, cfg, key, fn, args in todo:
-            done(section, cfg, key, fn(*args))
-    elif todo:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(fn, *args): (section, cfg, key) for section, cfg, key, fn, args in todo}
-            for fut in as_completed(futures):
-                done(*futures[fut], fut.result())
-    bar.close()
-    order = {"chain": plan.chain, "top": plan.top, "sim": plan.simulate}
-    return {s: [(c, results[s][c]) for c in order[s]] for s in results}
+def run(plan: Plan, cache: Cache, jobs: int = 2, progress: bool = True, *, scheduler: str | None = None,
+        tools: dict | None = None) -> dict:
+    """Every point of `plan`, from the cache or computed on Dask (`scheduler`'s cluster, else a LocalCluster
+    of `jobs` worker processes; `jobs` 1 runs them in this process). Returns {"chain": [(cfg, result)], "top":
+    [...], "sim": [...]}; each result says its "status", the "worker" that made it and whether it was "cached".
+    `tools` maps "yosys" / "verilator" to their paths on the workers (default: their usual places)."""
+    work = points(plan)
+    done = run_points([p for _, _, p in work], cache, scheduler=scheduler, workers=jobs, tools=tools,
+                      desc="report", progress=progress)
+    results = {"chain": [], "top": [], "sim": []}
+    for section, cfg, p in work:
+        results[section].append((cfg, done[p.key]))
+    return results
 
 
 def default_jobs() -> int:

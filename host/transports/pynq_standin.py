@@ -1,10 +1,13 @@
 """FOR TESTS ONLY: a stand-in for the few parts of PYNQ that `PynqTransport` uses, backed by the Verilated RTL.
 
-Nothing here runs on a board. It lets the exact `PynqTransport` code that runs on a board run in CI: `PynqStandIn`
-offers the names the transport takes from the `pynq` module (`Overlay`, `allocate`), an overlay whose `ip_dict`
-lists an AXI DMA and the beamstream core, the DMA's `sendchannel` / `recvchannel` (`transfer`, `wait`, `idle`,
-`transferred`, `start`, `stop`), its `buffer_max_size` from the length-register width, the DMA's soft reset at
-offset 0x00, and the core's `mmio.read` / `mmio.write`. Behind them sits one `VerilatedDevice`.
+Nothing here runs on a board. The board code is tested on the real pynq over a simulated board, in venvs of its
+own (tests/test_pynq_board.py); this in-process look-alike remains for tests/test_backends_agree.py, which decodes
+with `pynq` beside `sim` and `hwmodel` in the main venv, where pynq is not installed (pynq 4.0 pins numpy < 2).
+`PynqStandIn` offers the names the transport takes from the `pynq` module (`Overlay`, `allocate`, `Clocks`), an
+overlay whose `ip_dict` lists an AXI DMA and the beamstream core, the DMA's `sendchannel` / `recvchannel`
+(`transfer`, `wait`, `idle`, `transferred`, `start`, `stop`), its `buffer_max_size` from the length-register
+width, the DMA's soft reset at offset 0x00 and DMASR's idle bit, and the core's `mmio.read` / `mmio.write`.
+Behind them sits one `VerilatedDevice`.
 
 Like the real AXI DMA in simple mode, a send transfer streams the whole buffer with TLAST on its last beat; the
 receive transfer armed at that moment collects result beats and completes on TLAST (or when full). A receive
@@ -115,7 +118,9 @@ class _StandInDMA:
         self.recvchannel = _Channel(self, "recv")
 
     def _read_register(self, offset):
-        return 0  # soft reset completes at once
+        """DMACR reads 0 (a soft reset completes at once); DMASR reads idle once a transfer is done."""
+        channel = {0x04: self.sendchannel, 0x34: self.recvchannel}.get(offset)
+        return 0x2 if channel is not None and channel.done else 0
 
     def _write_register(self, offset, value):
         if offset == 0x00 and value & DMA_SOFT_RESET:
@@ -164,12 +169,20 @@ class _StandInCore:
 
 
 class _StandInOverlay:
+    def download(self):
+        pass
+
     def __init__(self, stand_in: "PynqStandIn", bitstream):
         self.bitstream = bitstream
         self.axi_dma = _StandInDMA(stand_in.device, stand_in.length_width)
         self.beamstream = _StandInCore(stand_in)
+        self.clock_dict = {}
         self.ip_dict = {"axi_dma": {"type": DMA_VLNV, "parameters": self.axi_dma.description["parameters"]},
                         "beamstream": {"type": CORE_VLNV, "parameters": {}}}
+
+
+class _StandInClocks:
+    fclk0_mhz = 100.0
 
 
 class PynqStandIn:
@@ -185,6 +198,7 @@ class PynqStandIn:
         self.register_writes = 0
         self.allocations = 0
         self._next_address = 0x1000_0000
+        self.Clocks = _StandInClocks
 
     def Overlay(self, bitstream, download=True):  # noqa: N802 (pynq's name)
         if not str(bitstream).endswith(".bit"):
