@@ -9,6 +9,7 @@ from beamstream.models import default_gguf
 from beamstream.models.gguf_file import GGUFError, GGUFFile
 from beamstream.models.llama_numpy import PHASES, LlamaModel
 from beamstream.models.llama_session import NumpyLlama
+from conftest import require
 
 from gguf_tiny import write_tiny_llama
 from blas_one_thread import one_blas_thread  # noqa: F401  (autouse)
@@ -21,8 +22,8 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    if n < 2:", "Once
 
 @pytest.fixture(scope="module")
 def hf_default():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    torch = require("torch")
+    require("transformers")
     from beamstream.models import load_hf_default
 
     old = torch.get_num_threads()
@@ -137,8 +138,8 @@ def test_beam_reorder_in_place_equals_recomputation(np32, hf_default):
 @pytest.mark.parametrize("kw", [dict(tied=False, kv_heads=2), dict(tied=True, kv_heads=4),
                                 dict(rope_linear=2.0, kv_heads=1)])
 def test_tiny_random_gguf_equals_transformers(tmp_path, kw):
-    pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    require("torch")
+    transformers = require("transformers")
     AutoModelForCausalLM, LlamaForCausalLM = transformers.AutoModelForCausalLM, transformers.LlamaForCausalLM
 
     write_tiny_llama(tmp_path / "tiny.gguf", **kw)

@@ -6,8 +6,9 @@ import pytest
 from beamstream.models import default_gguf
 from beamstream.models.gguf_file import GGUFError, GGUFFile
 from beamstream.models.gguf_tokenizer import GGUFTokenizer, build_tokenizer
+from conftest import require
 
-pytest.importorskip("transformers")
+require("transformers")
 pytestmark = pytest.mark.hf
 
 TEXTS = [

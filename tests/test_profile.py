@@ -16,6 +16,7 @@ from beamstream.profile import memory, offload, run as profile_run, token, wire
 from beamstream.profile.phases import COLUMNS, PHASES
 from beamstream.profile.synthetic import TINY, SyntheticLlama
 from beamstream.report import bandwidth
+from conftest import require
 
 
 # ---- the split: an exact check with a clock that only the model and the backend move ------------------------
@@ -150,7 +151,7 @@ def test_split_adds_up_to_the_measured_token_on_a_real_model():
 def test_split_on_the_numpy_runtime(tmp_path):
     """The real runtime (a tiny random GGUF): every phase it reports lands in its column, the columns tile the
     window, and the memory facts agree with the runtime's own KV figure."""
-    pytest.importorskip("gguf")
+    require("gguf")
     sys.path.insert(0, str(Path(__file__).parent))
     from gguf_tiny import write_tiny_llama
     from beamstream.models.llama_numpy import LlamaModel
