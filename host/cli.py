@@ -6,7 +6,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "generate": "decode a prompt with the embedded default model (or --model DIR)",
+    "generate": "decode prompts with the embedded default model (or --model FILE.gguf / DIR)",
     "bench": "benchmarks, printed as ratios against the reference in one run",
     "verilog": "write the core's top level as Verilog",
     "report": "co-design report: resources, logic depth, cycles, projected board latency",

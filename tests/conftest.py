@@ -1,7 +1,7 @@
 """What every test module shares: the seed of random tests, and what happens when a tool is missing.
 
 - Random tests seed their generators with `seeded(n)`: n plus BEAMSTREAM_SEED (default 0, so CI's seeds are fixed).
-  The value is printed in the pytest header; a failure seen with BEAMSTREAM_SEED=s replays with the same s.
+  The value is printed in the pytest header and summary; a failure seen with BEAMSTREAM_SEED=s replays with the same s.
 - `require("module")` replaces pytest.importorskip: a missing tool skips the test on a developer's machine, but
   fails it, with the reason, when CI is set or when tests were selected by marker (-m rtl, -m hf, -m slow): there
   every tool is meant to be installed, so a missing one is a defect.
@@ -47,6 +47,14 @@ def pytest_configure(config):
     _strict = bool(os.environ.get("CI")) or markexpr.strip() not in ("", _DEFAULT_MARKEXPR)
 
 
-def pytest_report_header(config):
+def _settings() -> str:
     mode = "missing tools fail" if _strict else "missing tools skip (set CI=1 to fail instead)"
-    return [f"beamstream: BEAMSTREAM_SEED={SEED_OFFSET} (random tests use their fixed seeds + this); {mode}"]
+    return f"beamstream: BEAMSTREAM_SEED={SEED_OFFSET} (random tests use their fixed seeds + this); {mode}"
+
+
+def pytest_report_header(config):
+    return [_settings()]
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(_settings())     # also under -q, which hides the header

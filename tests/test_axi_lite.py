@@ -3,8 +3,6 @@
 The top-level testbench drives it with cocotbext-axi's AxiLiteMaster, which always offers AW and W together;
 here each channel is driven on its own to cover the orders a Zynq interconnect may produce.
 """
-import pytest
-
 from conftest import require
 
 require("amaranth")

