@@ -89,16 +89,15 @@ class GlobalTopK(wiring.Component):
         pending = Signal()                              # a finished step waits for the reader
         active = Signal()
         ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
-        start = ~active & (pending | self.step_last)
-        m.d.sync += pending.eq((pending | self.step_last) & ~start)
-        with m.If(self.step_last):
-            m.d.sync += [step_k.eq(self.k), step_end.eq(self.end)]
-        with m.If(start):
-            m.d.sync += [active.eq(1), ptr.eq(0)]
         entry_valid, entry_rank = mux_tree(out_valid, ptr), mux_tree(out_rank, ptr)
         score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
         is_last = ptr + 1 >= step_k
         load = active & (~self.o.valid | self.o.ready)
+        # The next reading starts on the cycle the last entry is loaded, so units k cycles apart never queue up.
+        start = (~active | (load & is_last)) & (pending | self.step_last)
+        m.d.sync += pending.eq((pending | self.step_last) & ~start)
+        with m.If(self.step_last):
+            m.d.sync += [step_k.eq(self.k), step_end.eq(self.end)]
         with m.If(load):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -113,5 +112,7 @@ class GlobalTopK(wiring.Component):
                 m.d.sync += active.eq(0)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        with m.If(start):                               # after the load: wins over its `active` and `ptr`
+            m.d.sync += [active.eq(1), ptr.eq(0)]
         m.d.comb += self.step_done.eq(self.o.valid & self.o.ready & self.o.p.last)
         return m
