@@ -236,8 +236,12 @@ async def per_row_steps(dut):
     for per_row, step in zip(modes, steps):
         await h.set_mode(per_row)
         h.send_step(*step)
-        while not (h.source.empty() and h.source.idle()):     # every beat taken: the next MODE is the next step's
+        for _ in range(50 * step[0].size + 20000):          # every beat taken: the next MODE is the next step's
+            if h.source.empty() and h.source.idle():
+                break
             await RisingEdge(dut.clk)
+        else:
+            raise AssertionError(f"mode switch: the core stopped taking the step (per_row={per_row})")
     for n, (per_row, step) in enumerate(zip(modes, steps)):
         await h.expect(*step, k, f"mode switch, step {n}", per_row)
     assert await h.idle_status() == 0
