@@ -260,20 +260,25 @@ def test_llama_batch_is_one_padded_forward_per_step_and_equals_each_alone(llama,
 # -- the real small Llama: SmolLM2-135M-Instruct through transformers (loaded once per test session) ----------------
 @pytest.fixture(scope="session")
 def smollm2():
-    from beamstream.models import load_pretrained
-    model, tokenizer = load_pretrained()
-    if not isinstance(model, transformers.PreTrainedModel):
-        pytest.skip("load_pretrained() no longer returns a transformers model")
-    return model, tokenizer
+    """The default model through transformers (the reference; load_pretrained() runs it on the NumPy runtime)."""
+    from beamstream.models import load_hf_default
+    return load_hf_default()
 
 
-def test_smollm2_batch_with_processors_matches_generate(smollm2):
+@pytest.mark.parametrize("runtime", ["transformers", "numpy"])
+def test_smollm2_batch_with_processors_matches_generate(smollm2, runtime):
     """Two prompts of different lengths in one batch, 4 beams, the bench's processors (no_repeat_ngram_size=3,
-    repetition_penalty=1.2): each equals generate on that prompt, scores within 1e-4."""
+    repetition_penalty=1.2), through transformers and through the NumPy runtime (the default): each equals
+    generate on that prompt, scores within 1e-4."""
     model, tok = smollm2
+    if runtime == "numpy":
+        from beamstream.models import load_pretrained
+        ours = load_pretrained()[0]
+    else:
+        ours = model
     prompts = [tok("The capital of France is")["input_ids"], tok("def fibonacci(n):")["input_ids"]]
     procs = dict(no_repeat_ngram_size=3, repetition_penalty=1.2)
-    results = beamstream.beam_search(model, prompts, num_beams=4, max_new_tokens=12, **procs)
+    results = beamstream.beam_search(ours, prompts, num_beams=4, max_new_tokens=12, eos_token_id=2, **procs)
     for prompt, res in zip(prompts, results):
         want, want_score = hf_first(model, prompt, 4, model.generation_config.eos_token_id, 12, **procs)
         assert res.sequences[0] == want
