@@ -311,3 +311,24 @@ def test_llama_max_time_zero_stops_after_one_token_as_generate(llama, num_beams)
 def test_stop_strings_need_the_tokenizer(llama):
     with pytest.raises(ValueError, match="tokenizer"):
         beamstream.beam_search(llama, PROMPT, num_beams=2, max_new_tokens=3, stop_strings=["x"])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "hwmodel"])
+def test_toy_table_with_minus_inf_and_processors_matches_generate(backend):
+    """-inf logits (a fifth of the table), penalties that lower and raise, bans: same tokens as generate."""
+    table = make_table(64, rows=32, seed=4, scale=3.0)
+    table[:, 3] += 2.5
+    table[np.random.default_rng(1).random(table.shape) < 0.2] = -np.inf
+    model, fn = toy_hf_model(table), toy_fn(table)
+    bound = 1e-4 if backend == "numpy" else 2 * FIXED_POINT_STEP
+    for nb, procs in itertools.product([1, 2, 4, 6], [dict(no_repeat_ngram_size=2), dict(repetition_penalty=1.5),
+                                                      dict(repetition_penalty=0.5),
+                                                      dict(min_new_tokens=5, bad_words_ids=[[7], [1, 9]],
+                                                           suppress_tokens=[11, 12])]):
+        seqs, scores = hf_generate(model, [1, 2], num_beams=nb, max_new_tokens=9, eos_token_id=3, use_cache=False,
+                                   **procs)
+        res = beamstream.beam_search(fn, [1, 2], num_beams=nb, max_new_tokens=9, eos_token_id=3, backend=backend,
+                                     **procs)
+        assert res.sequences[0] == seqs[0], (nb, procs)
+        if scores is not None:
+            assert res.scores[0] == pytest.approx(scores[0], abs=bound), (nb, procs)
