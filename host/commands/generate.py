@@ -145,7 +145,7 @@ def run(args):
     if flag is None:        # no mode option: generate's rule on the model's config, else beam search with 4 beams
         mode, _, why = choose_mode(lm)
         if mode == "greedy":
-            flag, reason = "beam_search", f"the default ({DEFAULT_BEAMS} beams; the model's config asks for nothing)"
+            flag, reason = "beam_search", f"the default, {DEFAULT_BEAMS} beams: the model's config asks for nothing"
         else:
             flag, reason = mode, why
         _check_mode_options(args, flag)
