@@ -9,7 +9,8 @@ from conftest import seeded
 
 
 def reference_scores(logits, beam_scores):
-    """Straight from docs/interface.md §1, one row at a time: float64 log_softmax + beam score, NaN as -inf; flat [B*V]."""
+    """Straight from docs/interface.md §1, one row at a time: float64 log_softmax + beam score, NaN as -inf;
+    flat [B*V]."""
     x = np.asarray(logits, np.float32).astype(np.float64)
     s = np.asarray(beam_scores, np.float32).astype(np.float64)
     x[np.isnan(x)] = -np.inf

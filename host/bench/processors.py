@@ -1,7 +1,7 @@
 """Logits processors on the fabric: how often the re-ranked wider top-K cannot prove the answer (a host pass
 follows), and the host's time per step against a full host pass over the B*V logits.
 
-The default model (SmolLM2-135M-Instruct, on whatever load_pretrained() runs it) decodes a few prompts with beam search (4 beams,
+The default model (SmolLM2-135M-Instruct, as load_pretrained() runs it) decodes a few prompts with beam search (4 beams,
 K = 8), no_repeat_ngram_size=3 and repetition_penalty=1.2, on the `hwmodel` backend (the core's bit-exact model,
 K_MAX = 16: the fabric returns 16 candidates, 8 more than the search keeps) and on `numpy` (no K limit: it is asked
 for K + the number of edited tokens). Counted per backend step: steps whose candidates were edited, steps that
