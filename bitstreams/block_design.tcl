@@ -19,7 +19,7 @@ set design beamstream_bd    ;# not the packaged IP's module name (beamstream): t
 create_project -force $design [file join $work_dir project] -part $part
 # The board part, any version installed (board files are versioned; a newer one is as good). Without it the PS
 # would get Vivado's defaults, not the board's DDR and MIO settings, and the bitstream would not boot.
-set found [lsort -decreasing [get_board_parts -quiet "${board_part}:*"]]
+set found [lsort -decreasing -dictionary [get_board_parts -quiet "${board_part}:*"]]
 if {[llength $found] == 0} {
     error "block_design.tcl: no board files for $board_part are installed; install them (Vivado: Tools >\
            Vivado Store > Boards; the PYNQ-Z2's come from TUL) and run again"

@@ -24,7 +24,7 @@ from .global_topk import GlobalTopK
 from .interface import RESULT_FIELDS, SCORE_BITS, CoreConfig
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .pipelined_arith import SumStyle, delayed
+from .pipelined_arith import SumStyle, delayed, pipelined_sum, sum_latency
 from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
@@ -48,6 +48,7 @@ class Core(wiring.Component):
             "beams": In(32),
             "k": In(32),
             "clear": In(1),
+            "per_row": In(1),            # MODE bit: each row's k best instead of the step's (taken at a step's start)
             "busy": Out(1),
             "framing_error": Out(1),     # sticky until clear
             "config_error": Out(1),
@@ -92,10 +93,16 @@ class Core(wiring.Component):
         dp.submodules.lse = lse = OnlineLogSumExp(cfg, sums=self._sums)
         dp.d.comb += [lse.valid.eq(beat_valid), lse.first.eq(aligned.first), lse.last.eq(aligned.last),
                       lse.keys.eq(keys), lse.mask.eq(aligned.mask)]
-        tag_layout = data.StructLayout({"beam": cfg.beam_bits, "score": signed(SCORE_BITS), "step_last": 1})
+        # The mode of the step being received, latched with its first beat; it travels with the step's rows.
+        step_per_row = Signal()
+        with dp.If(unpack.step_start):
+            dp.d.sync += step_per_row.eq(self.per_row)
+        tag_layout = data.StructLayout({"beam": cfg.beam_bits, "score": signed(SCORE_BITS), "step_last": 1,
+                                        "per_row": 1})
         dp.submodules.beam_topk = beam_topk = BeamTopK(cfg, tag_layout.size, sums=self._sums)
         tag = Signal(tag_layout)
-        dp.d.comb += [tag.beam.eq(aligned.beam), tag.score.eq(row_score), tag.step_last.eq(aligned.step_last)]
+        dp.d.comb += [tag.beam.eq(aligned.beam), tag.score.eq(row_score), tag.step_last.eq(aligned.step_last),
+                      tag.per_row.eq(delayed(dp, step_per_row, align, "per_row"))]
         dp.d.comb += [beam_topk.valid.eq(beat_valid), beam_topk.last.eq(aligned.last), beam_topk.keys.eq(keys),
                       beam_topk.mask.eq(aligned.mask), beam_topk.base.eq(aligned.base), beam_topk.tag.eq(tag),
                       beam_topk.k.eq(unpack.step_k)]
@@ -117,17 +124,24 @@ class Core(wiring.Component):
         dp.submodules.normalise = normalise = ScoreNormaliser(cfg, sums=self._sums)
         dp.d.comb += [normalise.key.eq(item.key), normalise.beam_score.eq(item_tag.score),
                       normalise.lse.eq(row_lse.lse), normalise.neg_inf.eq(row_lse.neg_inf)]
+        # GlobalTopK returns the k best of each unit it is given: a step, or in per-row mode each row.
         candidate_layout = data.StructLayout({"valid": 1, "beam": cfg.beam_bits, "token": cfg.token_bits,
-                                              "step_last": 1})
+                                              "unit_last": 1, "step_last": 1})
         candidate = Signal(candidate_layout)
+        row_done = take & item.last
         dp.d.comb += [candidate.valid.eq(take & item.real), candidate.beam.eq(item_tag.beam),
-                      candidate.token.eq(item.token), candidate.step_last.eq(take & item.last & item_tag.step_last)]
+                      candidate.token.eq(item.token), candidate.step_last.eq(row_done & item_tag.step_last),
+                      candidate.unit_last.eq(row_done & (item_tag.step_last | item_tag.per_row))]
         candidate = data.View(candidate_layout, delayed(dp, candidate, normalise.latency, "candidate"))
 
-        dp.submodules.global_topk = global_topk = GlobalTopK(cfg)
+        dp.submodules.global_topk = global_topk = GlobalTopK(cfg, sums=self._sums)
         dp.d.comb += [global_topk.valid.eq(candidate.valid), global_topk.score.eq(normalise.score),
                       global_topk.beam.eq(candidate.beam), global_topk.token.eq(candidate.token),
-                      global_topk.step_last.eq(candidate.step_last), global_topk.k.eq(unpack.step_k)]
+                      global_topk.step_last.eq(candidate.unit_last), global_topk.k.eq(unpack.step_k)]
+        # Whether the unit GlobalTopK holds ends its step (m_axis TLAST); the next unit comes after its results.
+        unit_ends_step = Signal()
+        with dp.If(candidate.unit_last):
+            dp.d.sync += unit_ends_step.eq(candidate.step_last)
 
         # Steps in flight, in order: whether to drop its results, and the cycle its first beat came in.
         now = Signal(COUNTER_BITS)
@@ -148,21 +162,35 @@ class Core(wiring.Component):
         dp.d.comb += [self.o.valid.eq(result.valid & step_fifo.r_rdy & ~head.drop),
                       result.ready.eq(step_fifo.r_rdy & (self.o.ready | head.drop)),
                       self.o.p.result.score.eq(result.p.score), self.o.p.result.beam.eq(result.p.beam),
-                      self.o.p.result.token.eq(result.p.token), self.o.p.last.eq(result.p.last)]
-        step_done = Signal()
-        dp.d.comb += [step_done.eq(result.valid & result.ready & result.p.last), step_fifo.r_en.eq(step_done)]
+                      self.o.p.result.token.eq(result.p.token), self.o.p.last.eq(result.p.last & unit_ends_step)]
+        unit_done, step_done = Signal(), Signal()
+        dp.d.comb += [unit_done.eq(result.valid & result.ready & result.p.last),
+                      step_done.eq(unit_done & unit_ends_step), step_fifo.r_en.eq(step_done)]
+        # CYCLES = now - start + 1 at the step's last result, a 32-bit difference: a shallow pipelined sum, computed
+        # every cycle and `lat` cycles late, so `lat` is added in. The head of the step FIFO is the same step for
+        # far longer than `lat` cycles before its last result (the results follow a whole pipeline's latency).
+        terms = [(now, 1), (head.start, -1), (1, 1)]
+        lat = sum_latency(terms, COUNTER_BITS)
+        elapsed, _ = pipelined_sum(dp, terms[:2] + [(1 + lat, 1)], COUNTER_BITS, "elapsed", style=self._sums)
         with dp.If(step_done & ~head.drop):
-            dp.d.sync += [self.cycles.eq(now - head.start + 1), self.steps.eq(self.steps + 1)]
+            dp.d.sync += [self.cycles.eq(elapsed), self.steps.eq(self.steps + 1)]
 
-        # Credits, counted from the input beat that closes a row / step (its registered copy is `*_closed`).
+        # Credits, counted from the input beat that closes a row / unit (its registered copy is `*_closed`). A unit
+        # is a step, or a row in per-row mode; GlobalTopK holds `step_buffers` finished units. A row-closing beat
+        # in per-row mode needs a unit credit too (the mode register counts as well as the step's: a step about to
+        # start in per-row mode only waits, safely, where it might not have had to).
         rows_in_flight = Signal(range(beam_topk.row_buffers + 1))
+        units_in_flight = Signal(range(global_topk.step_buffers + 1))
         steps_in_flight = Signal(range(global_topk.step_buffers + 1))
         row_closed = unpack.beat_valid & beat.last
-        row_done = take & item.last
+        unit_closed = row_closed & (beat.step_last | step_per_row)
         dp.d.sync += [rows_in_flight.eq(rows_in_flight + row_closed - row_done),
+                      units_in_flight.eq(units_in_flight + unit_closed - unit_done),
                       steps_in_flight.eq(steps_in_flight + step_closed - step_done)]
-        dp.d.comb += [unpack.row_credit.eq(rows_in_flight + row_closed < beam_topk.row_buffers),
-                      unpack.step_credit.eq(steps_in_flight + step_closed < global_topk.step_buffers),
+        unit_credit = units_in_flight + unit_closed < global_topk.step_buffers
+        dp.d.comb += [unpack.row_credit.eq((rows_in_flight + row_closed < beam_topk.row_buffers)
+                                           & (unit_credit | ~(step_per_row | self.per_row))),
+                      unpack.step_credit.eq(unit_credit),
                       unpack.datapath_empty.eq((steps_in_flight == 0) & ~step_closed)]
 
         with dp.If(unpack.framing_error):

@@ -1,27 +1,38 @@
-"""The step's top-k over all beams: one TopKChain on a composite key.
+"""The step's top-k over all beams: a sorted list that each candidate is inserted into in one cycle.
 
-The key is (score, ~beam, ~token) concatenated, so a larger key is a better candidate under the step's tie rule
-(equal scores: smaller beam, then smaller token) whatever order the candidates arrive in. Within a beam, scores
-that saturate or are forced to -inf can tie while their keys differ, and such candidates arrive in key order,
-not token order, so the arrival-order tie rule of the chain alone would not do.
+Entry i of the list holds the step's i-th best candidate so far as one rank word, `Cat(~token, ~beam, score)` with
+the score in unsigned order: a larger word is a better candidate under the step's rule (larger score, then smaller
+beam, then smaller token), whatever order the candidates arrive in. Within a beam, scores that saturate or are
+forced to -inf can tie while their keys differ, and such candidates arrive in key order, not token order, so the
+rank word carries the whole rule. Every entry compares the arriving candidate with itself (a balanced compare tree,
+hw/topk_chain.greater_than); the entries it beats shift down one place and it lands in the first of them. The list
+is updated only on a cycle with a candidate: the block does its work on a row's k cycles and holds still for the
+rest of it.
+
+On `step_last` the list with that cycle's candidate in it is copied into the output buffer (a clock enable) and
+the list restarts empty, so the next step's first candidate may arrive on the next cycle. The reader streams the
+buffer's first k entries best first, padding (SCORE_NEG_INF, 0, 0) where the step had fewer than k candidates.
+One finished step is held (`step_buffers` = 1): the next `step_last` may come once `step_done` has pulsed.
 """
-from amaranth.hdl import Cat, Module, Mux, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interface import SCORE_BITS, SCORE_NEG_INF
-from .topk_chain import TopKChain
+from .pipelined_arith import SumStyle
+from .topk_chain import as_ordered, greater_than, mux_tree
 
 
 class GlobalTopK(wiring.Component):
     """Ports per docs/hw-contracts.md; `step_buffers` finished steps may await output."""
 
-    step_buffers = TopKChain.row_buffers
+    step_buffers = 1
     #: cycles from `step_last` to the step's first result on `o` (with `o.ready` high)
-    latency = TopKChain.latency
+    latency = 2
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, sums: SumStyle = SumStyle.SHALLOW):
         self.cfg = cfg
+        self.sums = sums
         super().__init__({
             "valid": In(1),
             "score": In(signed(SCORE_BITS)),
@@ -37,22 +48,63 @@ class GlobalTopK(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.chain = chain = TopKChain(signed(SCORE_BITS + cfg.beam_bits + cfg.token_bits), 0, cfg.k_max)
-        m.d.comb += [
-            chain.valid.eq(self.valid),
-            chain.key.eq(Cat(~self.token, ~self.beam, self.score)),
-            chain.last.eq(self.step_last),
-            chain.k.eq(self.k),
-        ]
-        key = chain.o.p.key.as_unsigned()
-        real = chain.o.p.real
-        m.d.comb += [
-            self.o.valid.eq(chain.o.valid),
-            chain.o.ready.eq(self.o.ready),
-            self.o.p.score.eq(Mux(real, key[-SCORE_BITS:], SCORE_NEG_INF)),
-            self.o.p.beam.eq(Mux(real, ~key[cfg.token_bits:cfg.token_bits + cfg.beam_bits], 0)),
-            self.o.p.token.eq(Mux(real, ~key[:cfg.token_bits], 0)),
-            self.o.p.last.eq(chain.o.p.last),
-            self.step_done.eq(self.o.valid & self.o.ready & self.o.p.last),
-        ]
+        depth = cfg.k_max
+        rank_bits = cfg.token_bits + cfg.beam_bits + SCORE_BITS
+        # Valid bits are reset; rank words are never read unless their valid bit is set.
+        valid = [Signal(name=f"e{i}_valid") for i in range(depth)]
+        rank = [Signal(rank_bits, name=f"e{i}_rank", reset_less=True) for i in range(depth)]
+        out_valid = [Signal(name=f"out{i}_valid") for i in range(depth)]
+        out_rank = [Signal(rank_bits, name=f"out{i}_rank", reset_less=True) for i in range(depth)]
+
+        x = Signal(rank_bits)
+        m.d.comb += x.eq(Cat(~self.token, ~self.beam, as_ordered(self.score)))
+        # beats[i]: the candidate belongs before entry i (monotone in i: the list is sorted).
+        beats = [~v | greater_than(x, r, style=self.sums) for v, r in zip(valid, rank)]
+        new_valid, new_rank = [], []
+        for i in range(depth):
+            if i == 0:
+                nv, nr = Mux(beats[0], 1, valid[0]), Mux(beats[0], x, rank[0])
+            else:
+                nv = Mux(beats[i], Mux(beats[i - 1], valid[i - 1], 1), valid[i])
+                nr = Mux(beats[i], Mux(beats[i - 1], rank[i - 1], x), rank[i])
+            new_valid.append(nv)
+            new_rank.append(nr)
+        with m.If(self.valid):
+            m.d.sync += [r.eq(n) for r, n in zip(rank, new_rank)]
+        with m.If(self.step_last):
+            m.d.sync += [v.eq(0) for v in valid]
+            m.d.sync += [o.eq(Mux(self.valid, n, v)) for o, n, v in zip(out_valid, new_valid, valid)]
+            m.d.sync += [o.eq(Mux(self.valid, n, r)) for o, n, r in zip(out_rank, new_rank, rank)]
+        with m.Elif(self.valid):
+            m.d.sync += [v.eq(n) for v, n in zip(valid, new_valid)]
+
+        # The reader: the buffer's first k entries, entry 0 first, one per cycle.
+        step_k = Signal.like(self.k)
+        pending = Signal()                              # a finished step waits for the reader
+        active = Signal()
+        ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
+        start = ~active & (pending | self.step_last)
+        m.d.sync += pending.eq((pending | self.step_last) & ~start)
+        with m.If(self.step_last):
+            m.d.sync += step_k.eq(self.k)
+        with m.If(start):
+            m.d.sync += [active.eq(1), ptr.eq(0)]
+        entry_valid, entry_rank = mux_tree(out_valid, ptr), mux_tree(out_rank, ptr)
+        score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
+        is_last = ptr + 1 >= step_k
+        load = active & (~self.o.valid | self.o.ready)
+        with m.If(load):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.p.score.eq(Mux(entry_valid, Cat(score_bits[:-1], ~score_bits[-1]).as_signed(), SCORE_NEG_INF)),
+                self.o.p.beam.eq(Mux(entry_valid, ~entry_rank[cfg.token_bits:cfg.token_bits + cfg.beam_bits], 0)),
+                self.o.p.token.eq(Mux(entry_valid, ~entry_rank[:cfg.token_bits], 0)),
+                self.o.p.last.eq(is_last),
+                ptr.eq(ptr + 1),
+            ]
+            with m.If(is_last):
+                m.d.sync += active.eq(0)
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        m.d.comb += self.step_done.eq(self.o.valid & self.o.ready & self.o.p.last)
         return m

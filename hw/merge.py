@@ -47,7 +47,9 @@ class MergeTwo(wiring.Component):
         ]
         item = Signal(self.item_layout)
         m.d.comb += item.eq(Mux(pick_a, a.p, b.p))
-        out_last = emitted + 1 >= item.k
+        # From the chosen input's k, not from `item.k`: `item` is one vector, and a path through it back into itself
+        # reads as a combinational loop to a simulator.
+        out_last = emitted + 1 >= Mux(pick_a, a.p.k, b.p.k)
         m.d.comb += item.last.eq(out_last)              # overrides the input's flag
 
         a_done_now = a_done | (a.valid & a.ready & a.p.last)

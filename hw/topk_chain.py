@@ -150,7 +150,7 @@ class TopKChain(wiring.Component):
             m.d.sync += row_k.eq(self.k)
         pending = Signal()                              # a finished row waits for the reader
         active = Signal()
-        ptr = Signal(range(self.depth))
+        ptr = Signal(range(max(self.depth, 2)))        # never zero bits wide, even for depth 1
         cur_k = Signal.like(self.k)
         start = ~active & (pending | row_ready)
         m.d.sync += pending.eq((pending | row_ready) & ~start)

@@ -65,11 +65,11 @@ def sources_digest(*extra: str) -> str:
 
 
 def write_verilog(component, name: str, path: Path) -> Path:
-    """Convert an Amaranth `wiring.Component` to Verilog with top module `name`."""
-    from amaranth.back import verilog
+    """Convert an Amaranth `wiring.Component` to Verilog with top module `name` (as `beamstream verilog` does)."""
+    from beamstream.hw.verilog import component_verilog
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = component_verilog(component, name)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)

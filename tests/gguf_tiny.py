@@ -58,3 +58,61 @@ def write_tiny_llama(path, *, vocab=64, dim=32, layers=2, heads=4, kv_heads=2, f
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def _vocab_only(w, path, n_tokens):
+    """Finish a tokenizer-only GGUF (one zero embedding tensor, so the file has a tensor table)."""
+    w.add_tensor("token_embd.weight", np.zeros((n_tokens, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def write_tiny_sentencepiece_vocab(path, *, add_bos=None):
+    """A GGUF holding only a small sentencepiece-BPE tokenizer (llama.cpp's 'llama' model): byte-fallback tokens,
+    a few pieces and merges, a control token."""
+    import gguf
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    pieces = ["▁", "t", "h", "e", "a", "o", "n", "s", "▁t", "he", "▁the", "▁a", "an", "▁an", "d", "▁and", "r", "i",
+              "c", "at", "▁c", "▁cat", "▁s", "x", "<|user|>"]
+    tokens += pieces
+    types += [1] * (len(pieces) - 1) + [3]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_scores([0.0] * len(tokens))
+    w.add_token_merges(["▁ t", "h e", "▁t he", "▁ a", "a n", "▁a n", "▁an d", "a t", "▁ c", "▁c at", "▁ s"])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    if add_bos is not None:
+        w.add_add_bos_token(add_bos)
+    return _vocab_only(w, path, len(tokens))
+
+
+def write_tiny_byte_level_vocab(path, *, pre="llama-bpe", add_bos=True):
+    """A GGUF holding only a small byte-level BPE tokenizer ('gpt2' model, Llama 3 style pre-tokenizer name):
+    the 256 byte symbols, a few merges, control tokens."""
+    import gguf
+
+    from beamstream.models.gguf_tokenizer import bytes_to_unicode
+
+    tokens = ["<|begin_of_text|>", "<|end_of_text|>"] + list(bytes_to_unicode().values())
+    merges = ["Ġ t", "h e", "Ġt he", "Ġ a", "a n", "Ġa n", "Ġan d", "1 2", "12 3", "' s", "Ċ Ċ", "Ġ Ġ"]
+    tokens += [m.replace(" ", "") for m in merges] + ["<|eot_id|>"]
+    types = [3, 3] + [1] * (len(tokens) - 3) + [3]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(1)
+    w.add_add_bos_token(add_bos)
+    return _vocab_only(w, path, len(tokens))

@@ -12,6 +12,7 @@ from conftest import require
 from beamstream.models import default_gguf, load_pretrained
 from beamstream.models.gguf_tokenizer import GGUFTokenizer
 from beamstream.models.llama_session import NumpyLlama
+from blas_one_thread import one_blas_thread  # noqa: F401  (autouse)
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time"]
 
@@ -134,3 +135,18 @@ def test_pip_install_without_torch_decodes(tmp_path):
                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "The capital of France is Paris" in out.stdout and "backend: numpy" in out.stdout
+
+
+def test_generate_takes_a_gguf_file_and_names_what_it_refuses(capsys, tmp_path):
+    from beamstream.cli import main
+
+    code = main(["generate", "The capital of France is", "--model", str(default_gguf()), "--weights", "float16",
+                 "--max-new-tokens", "3", "--greedy"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"model: {default_gguf()}" in out and "The capital of France is Paris" in out
+    (tmp_path / "model.gguf").write_bytes(b"\x00" * 64)
+    assert main(["generate", "Hi", "--model", str(tmp_path / "model.gguf")]) == 2
+    assert "not a GGUF file" in capsys.readouterr().err
+    assert main(["generate", "Hi", "--model", str(tmp_path), "--weights", "float16"]) == 2
+    assert "weights= applies to GGUF" in capsys.readouterr().err

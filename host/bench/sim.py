@@ -5,11 +5,21 @@ step (K_MAX = 8, what num_beams <= 4 needs): the model evaluates every cell of t
 speed depends on K_MAX. The device rate is whole `sim` backend steps (packing, the C++ clock loop, the register
 checks, unpacking); the cocotb rate is the same step on the default build streamed by cocotbext-axi with Python in
 every cycle (sim/tb_rate.py). Target: >= 5 M logits/s for the device.
+
+Seconds move with the machine and its load; instructions do not. `instructions_per_cycle` counts the user-space
+instructions of N steps in a child process, less those of a child that only starts up (the device opened, one
+step run), per simulated cycle: with `perf stat -e instructions:u` where the kernel lets perf count, otherwise
+with valgrind's callgrind (its `Ir` total: the same instructions, counted by emulation), otherwise it says it
+cannot count. Target: <= 4,500 instructions per cycle on the default build.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +31,21 @@ from beamstream.hwmodel.core import scores_to_float, step_fixed
 
 VOCAB, BEAMS, K = 50257, 4, 8
 TARGET = 5e6  # logits/s
+INSTRUCTIONS_TARGET = 4500  # per simulated cycle, default build
 SEED = 5
+# The child: open the sim backend, run one step (start-up), then N more; prints the CYCLES of the last.
+_CHILD = """
+import json, sys
+from beamstream.backends.driver_backends import SimBackend
+from beamstream.bench.sim import K, make_step
+from beamstream.hw.interface import CoreConfig
+backend = SimBackend(CoreConfig(**json.loads(sys.argv[1])))
+logits, scores = make_step()
+for _ in range(1 + int(sys.argv[2])):
+    backend.step(logits, scores, K)
+print(backend.last_cycles)
+backend.close()
+"""
 
 
 def make_step(seed: int = SEED):
@@ -56,6 +80,58 @@ def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
         backend.close()
 
 
+def cpu_description() -> str:
+    """This CPU's model name and widest x86 SIMD level (from /proc/cpuinfo; 'unknown' elsewhere)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
+    flags = set(flags.group(1).split()) if flags else set()
+    simd = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+                 if flag in flags), "no AVX")
+    return f"{model.group(1).strip() if model else 'unknown CPU'}, {simd}"
+
+
+def _perf_works() -> bool:
+    perf = shutil.which("perf")
+    if perf is None:
+        return False
+    probe = subprocess.run([perf, "stat", "-x,", "-e", "instructions:u", "true"], capture_output=True, text=True)
+    return probe.returncode == 0 and re.search(r"^\d+,", probe.stderr, re.M) is not None
+
+
+def _count_child(cfg: CoreConfig, steps: int, tool: str) -> tuple[int, int]:
+    """(user-space instructions, CYCLES of a step) of the child running `steps` steps after its start-up step."""
+    cmd = [sys.executable, "-c", _CHILD, json.dumps(cfg.to_dict()), str(steps)]
+    with tempfile.TemporaryDirectory() as tmp:
+        if tool == "perf":
+            out = Path(tmp) / "perf.csv"
+            proc = subprocess.run(["perf", "stat", "-x,", "-o", str(out), "-e", "instructions:u", *cmd],
+                                  capture_output=True, text=True)
+            found = re.search(r"^(\d+),", out.read_text() if out.exists() else "", re.M)
+        else:
+            out = Path(tmp) / "callgrind.out"
+            proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+                                  capture_output=True, text=True)
+            found = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text() if out.exists() else "", re.M)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"counting instructions with {tool} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return int(found.group(1)), int(proc.stdout.split()[-1])
+
+
+def instructions_per_cycle(cfg: CoreConfig, steps: int = 2) -> tuple[float, str] | None:
+    """(user-space instructions per simulated cycle of whole `sim` steps, the counter used), or None when neither
+    perf nor valgrind can count here. The device must already be built (a build is not counted)."""
+    tool = "perf" if _perf_works() else "callgrind" if shutil.which("valgrind") else None
+    if tool is None:
+        return None
+    base, _ = _count_child(cfg, 0, tool)
+    total, cycles = _count_child(cfg, steps, tool)
+    return (total - base) / (steps * cycles), tool
+
+
 def cocotb_rate(cfg: CoreConfig) -> float:
     """logits/s of the same step on the cocotb path (one run: it is slow)."""
     from beamstream.hw.top import TOP_NAME, BeamstreamTop
@@ -73,7 +149,7 @@ def cocotb_rate(cfg: CoreConfig) -> float:
 def run(args):
     repeats = 3 if getattr(args, "quick", False) else 10
     default = CoreConfig()
-    print(f"   step V={VOCAB} B={BEAMS} K={K}", flush=True)
+    print(f"   step V={VOCAB} B={BEAMS} K={K}; CPU {cpu_description()}", flush=True)
     rates = {}
     for cfg in (default, CoreConfig(k_max=K)):
         try:
@@ -87,6 +163,14 @@ def run(args):
             verdict = "meets" if r >= TARGET else "MISSES"
             print(f"     {label}: {r / 1e6:5.2f} M logits/s, {r / (BEAMS * VOCAB) * cycles / 1e6:.2f} M simulated "
                   f"cycles/s ({verdict} the {TARGET / 1e6:.0f} M target)", flush=True)
+        counted = instructions_per_cycle(cfg, 1 if getattr(args, "quick", False) else 2)
+        if counted is None:
+            print("     instructions: cannot count here (neither perf stat nor valgrind works)", flush=True)
+        else:
+            per_cycle, tool = counted
+            verdict = ("meets" if per_cycle <= INSTRUCTIONS_TARGET else "MISSES") if cfg == default else "no target"
+            print(f"     instructions: {per_cycle:,.0f} user-space per simulated cycle ({tool}; {verdict}, target "
+                  f"<= {INSTRUCTIONS_TARGET:,} on the default build)", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"   load average {load:.1f} on {os.cpu_count()} CPUs", flush=True)
     if default not in rates:

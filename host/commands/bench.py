@@ -11,6 +11,7 @@ PARTS = {
     "processors": "logits processors on the fabric: fallback rate, host time per step vs a full host pass",
     "rtl": "gateware throughput from the CYCLES register",
     "sim": "Verilated RTL as a device vs the cocotb path",
+    "model": "the default model: NumPy runtime vs transformers + torch (token time, prefill, peak memory)",
 }
 
 

@@ -30,11 +30,9 @@ def add_arguments(parser):
     parser.add_argument("--no-answers", action="store_true", help="skip the wire-format comparison")
     parser.add_argument("--backend", default="numpy", help="backend of the timed step (numpy; pynq on a board)")
     parser.add_argument("--report", default=None,
-                        help="a `beamstream report` results.json: the board projection takes its logic depth and "
-                             "cycle formula (default: the cycle bound of docs/interface.md §5 at the DMA clock cap)")
-    parser.add_argument("--levels", type=int, default=None,
-                        help="logic depth of the top level in LUT levels for the board clock, when there is no "
-                             "--report (e.g. the README's last measured figure)")
+                        help="a `beamstream report` results.json: the board projection takes its cycle formula "
+                             "(default: the cycle bound of docs/interface.md §5); the clock is always the one each "
+                             "board's bitstream is built at (beamstream.hw.boards)")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads while timing (default 1; 0 = the library's default)")
     parser.add_argument("--cache", default=None,
@@ -70,14 +68,7 @@ def run(args):
         raise ValueError("--jobs must be >= 1 and --threads >= 0")
     if args.report and not Path(args.report).is_file():
         raise FileNotFoundError(f"--report {args.report}: no such file (run `beamstream report` first)")
-    if args.report and args.levels is not None:
-        raise ValueError("--report and --levels exclude each other (the report gives the depth)")
-    if args.report:
-        basis = offload.basis_from_report(args.report)
-    elif args.levels is not None:
-        basis = offload.basis_from_levels(args.levels)
-    else:
-        basis = offload.NO_REPORT
+    basis = offload.basis_from_report(args.report) if args.report else offload.NO_REPORT
 
     t0 = time.perf_counter()
     data = run_profile(args.model, plan, backend=args.backend, basis=basis, weights=args.weights,

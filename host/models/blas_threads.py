@@ -12,6 +12,7 @@ import ctypes
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
             "openblas_set_num_threads")
+_GETTERS = tuple(name.replace("set_", "get_") for name in _SETTERS)
 
 
 def _openblas_paths():
@@ -25,21 +26,33 @@ def _openblas_paths():
     return sorted(paths)
 
 
-def set_blas_threads(n: int) -> bool:
-    """Use n threads in every OpenBLAS this process has loaded; True if one was found."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive int, got {n!r}")
-    done = False
+def _calls(names):
+    """The first function of `names` found in each loaded OpenBLAS."""
     for path in _openblas_paths():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for name in _SETTERS:
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter.argtypes = [ctypes.c_int]
-                setter(n)
-                done = True
-                break
+        fn = next((getattr(lib, name) for name in names if hasattr(lib, name)), None)
+        if fn is not None:
+            yield fn
+
+
+def set_blas_threads(n: int) -> bool:
+    """Use n threads in every OpenBLAS this process has loaded; True if one was found."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive int, got {n!r}")
+    done = False
+    for setter in _calls(_SETTERS):
+        setter.argtypes = [ctypes.c_int]
+        setter(n)
+        done = True
     return done
+
+
+def blas_threads() -> int | None:
+    """OpenBLAS's current thread count (None when no OpenBLAS is loaded)."""
+    for getter in _calls(_GETTERS):
+        getter.restype = ctypes.c_int
+        return int(getter())
+    return None

@@ -8,15 +8,17 @@ tensor data is read with plain file reads, one tensor at a time, and dequantised
 """
 from __future__ import annotations
 
-import mmap
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import gguf_blocks
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
+FIRST_READ = 1 << 22         # header bytes read first; doubled until the header fits
 
 # GGUF metadata value types -> struct format (gguf.GGUFValueType numbering)
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -47,15 +49,24 @@ class TensorInfo:
             return f"unknown ggml type {self.type_id}"
 
 
+class _NeedMore(Exception):
+    """The header goes on past the bytes read so far."""
+
+
 class _Cursor:
-    def __init__(self, buf, path):
-        self.buf, self.pos, self.path = buf, 0, path
+    def __init__(self, buf, path, complete):
+        self.buf, self.pos, self.path, self.complete = buf, 0, path, complete
+
+    def truncated(self, what):
+        if not self.complete:
+            raise _NeedMore
+        raise GGUFError(f"{self.path}: truncated GGUF header ({what} at byte {self.pos})")
 
     def unpack(self, fmt):
         try:
             (value,) = struct.unpack_from(fmt, self.buf, self.pos)
         except struct.error:
-            raise GGUFError(f"{self.path}: truncated GGUF header (at byte {self.pos})") from None
+            self.truncated("a value")
         self.pos += struct.calcsize(fmt)
         return value
 
@@ -63,7 +74,7 @@ class _Cursor:
         n = self.unpack("<Q")
         end = self.pos + n
         if end > len(self.buf):
-            raise GGUFError(f"{self.path}: truncated GGUF header (a string of {n} bytes at byte {self.pos})")
+            self.truncated(f"a string of {n} bytes")
         raw = bytes(self.buf[self.pos:end])
         self.pos = end
         return raw.decode("utf-8", errors="surrogateescape")
@@ -78,7 +89,7 @@ class _Cursor:
             if etype in _NUMPY:
                 dtype = np.dtype(_NUMPY[etype]).newbyteorder("<")
                 if self.pos + count * dtype.itemsize > len(self.buf):
-                    raise GGUFError(f"{self.path}: truncated GGUF header (an array at byte {self.pos})")
+                    self.truncated(f"an array of {count}")
                 arr = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos).copy()
                 self.pos += count * dtype.itemsize
                 return arr
@@ -102,15 +113,18 @@ class GGUFFile:
             if version not in (2, 3):
                 raise GGUFError(f"{self.path}: GGUF version {version} is not supported (2 and 3 are)")
             size = self.path.stat().st_size
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)
+            # read the header in growing pieces (no mmap of the whole file: a 32-bit board has little address space)
+            f.seek(0)
+            buf = f.read(min(size, FIRST_READ))
+            while True:
                 try:
-                    self._parse(view, size)
-                finally:
-                    view.release()
+                    self._parse(buf, size, complete=len(buf) == size)
+                    break
+                except _NeedMore:
+                    buf += f.read(len(buf))
 
-    def _parse(self, buf, size):
-        cur = _Cursor(buf, self.path)
+    def _parse(self, buf, size, complete):
+        cur = _Cursor(buf, self.path, complete)
         cur.pos = 8
         n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
         self.metadata = {}
@@ -155,7 +169,10 @@ class GGUFFile:
         with open(self.path, "rb") as f:
             f.seek(info.offset + a * row_bytes)
             raw = np.fromfile(f, dtype=np.uint8, count=(b - a) * row_bytes)
-        data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
+        if gguf_blocks.needed():
+            data = gguf_blocks.dequantize(raw.reshape(b - a, row_bytes), info.type_id)
+        else:
+            data = quants.dequantize(raw.reshape(b - a, row_bytes), GGMLQuantizationType(info.type_id))
         out_shape = (b - a, *shape[1:]) if len(info.shape) > 1 else info.shape
         return np.ascontiguousarray(data, dtype=np.float32).reshape(out_shape)
 
@@ -164,7 +181,10 @@ _SUPPORTED: set[int] = set()
 
 
 def supported_types() -> set[int]:
-    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block)."""
+    """ggml types the installed `gguf` package dequantises in NumPy (found by dequantising one zero block), or on
+    NumPy < 1.23 the ones gguf_blocks does."""
+    if not _SUPPORTED and gguf_blocks.needed():
+        _SUPPORTED.update(gguf_blocks.LAYOUT)
     if not _SUPPORTED:
         from gguf import GGML_QUANT_SIZES, quants
 

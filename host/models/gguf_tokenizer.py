@@ -4,8 +4,12 @@ and special tokens, the way transformers' GGUF loader builds it (integrations/gg
 - byte-level BPE (`tokenizer.ggml.model == "gpt2"`, SmolLM2, Llama 3): every token spelled in GPT-2's byte
   alphabet (a token that is not is re-spelled from its UTF-8 bytes), the file's merges, a ByteLevel pre-tokenizer
   (or the split pattern of the file's `tokenizer.ggml.pre` for the Llama 3 family) and decoder;
-- control tokens (token type 3) are special tokens, user-defined ones (type 4) added tokens, so both stay whole;
-- BOS/EOS are added only when the file says so (`tokenizer.ggml.add_bos_token` / `add_eos_token`).
+- sentencepiece BPE (`"llama"`: Llama 2, Mistral, TinyLlama): transformers' LlamaTokenizer (Metaspace with "▁"
+  prepended to the text, byte fallback); files without merges are refused;
+- control tokens (token type 3) and the named BOS/EOS/UNK/PAD are special tokens, user-defined ones (type 4) added
+  tokens, so all stay whole;
+- BOS/EOS are added when the file says so (`tokenizer.ggml.add_bos_token` / `add_eos_token`; without the flag a
+  sentencepiece vocabulary gets BOS, as in llama.cpp and transformers).
 
 `GGUFTokenizer` offers the part of transformers' tokenizer interface beamstream uses: `tokenizer(text)`, `encode`,
 `decode`, `apply_chat_template` (renders the file's chat template with jinja2, which must then be installed),
@@ -42,32 +46,56 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def build_tokenizer(meta: dict, path="GGUF"):
     """A `tokenizers.Tokenizer` from GGUF metadata (dict of key -> value)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, models
 
     kind = meta.get("tokenizer.ggml.model")
-    if kind != "gpt2":
+    if kind not in ("gpt2", "llama"):
         raise GGUFError(f"{path}: tokenizer model {kind!r} is not supported by the NumPy runtime's tokenizer (only "
-                        "byte-level BPE, 'gpt2', as in SmolLM2 and Llama 3)")
+                        "byte-level BPE 'gpt2', as in SmolLM2 and Llama 3, and sentencepiece BPE 'llama')")
     tokens = meta.get("tokenizer.ggml.tokens")
     merges = meta.get("tokenizer.ggml.merges")
     if not tokens or merges is None:
-        raise GGUFError(f"{path}: the file has no tokenizer vocabulary or merges")
+        raise GGUFError(f"{path}: the file has no tokenizer vocabulary or merges (a {kind!r} tokenizer needs both)")
     types = meta.get("tokenizer.ggml.token_type")
     types = [0] * len(tokens) if types is None else [int(t) for t in types]
-    spelling = bytes_to_unicode()
-    alphabet = set(spelling.values())
-    vocab = {}
-    for i, tok in enumerate(tokens):
-        word = tok if set(tok) <= alphabet else "".join(spelling[b] for b in tok.encode("utf-8", "surrogateescape"))
-        vocab.setdefault(word, i)
     pairs = []
     for merge in merges:
         a, sep, b = merge.partition(" ")
         if not sep:
             raise GGUFError(f"{path}: malformed merge {merge!r} in tokenizer.ggml.merges")
         pairs.append((a, b))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
-    split = SPLITS.get(meta.get("tokenizer.ggml.pre"))
+    if kind == "gpt2":
+        spelling = bytes_to_unicode()
+        alphabet = set(spelling.values())
+        vocab = {}
+        for i, tok in enumerate(tokens):
+            word = tok if set(tok) <= alphabet else "".join(spelling[b] for b in tok.encode("utf-8", "surrogateescape"))
+            vocab.setdefault(word, i)
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
+        _byte_level(tok, meta.get("tokenizer.ggml.pre"))
+        spelled = alphabet                 # a control token outside it is a llama.cpp mislabel (transformers skips it)
+    else:
+        vocab = {}
+        for i, t in enumerate(tokens):
+            vocab.setdefault(t, i)
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=True, byte_fallback=True))
+        _sentencepiece(tok)
+        spelled = None
+    named = {int(meta[f"tokenizer.ggml.{key}"]) for key in ("bos_token_id", "eos_token_id", "unknown_token_id",
+                                                              "padding_token_id") if f"tokenizer.ggml.{key}" in meta}
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for i, (t, kind_) in
+                            enumerate(zip(tokens, types))
+                            if (kind_ == _CONTROL and (spelled is None or set(t) <= spelled)) or i in named])
+    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t, kind_ in zip(tokens, types)
+                    if kind_ == _USER_DEFINED and t in vocab])
+    _post_processor(tok, meta, tokens, add_bos_default=kind == "llama")
+    return tok
+
+
+def _byte_level(tok, pre):
+    from tokenizers import Regex, decoders, pre_tokenizers
+
+    split = SPLITS.get(pre)
     if split is None:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
@@ -75,21 +103,36 @@ def build_tokenizer(meta: dict, path="GGUF"):
                                                      pre_tokenizers.ByteLevel(add_prefix_space=False,
                                                                               use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    # a control token outside the byte alphabet is a llama.cpp mislabel (transformers skips it too)
-    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t, kind in zip(tokens, types)
-                            if kind == _CONTROL and set(t) <= alphabet])
-    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t, kind in zip(tokens, types)
-                    if kind == _USER_DEFINED and t in vocab])
-    single, special = "$A:0", []
-    for flag, key, before in (("add_bos_token", "bos_token_id", True), ("add_eos_token", "eos_token_id", False)):
+
+
+def _sentencepiece(tok):
+    """transformers' LlamaTokenizer: "▁" for spaces, one prepended to the text's start, byte fallback."""
+    from tokenizers import decoders, pre_tokenizers
+
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Strip(content=" ", left=1, right=0)])
+
+
+def _post_processor(tok, meta, tokens, add_bos_default):
+    """BOS / EOS around every encoding when the file asks (sentencepiece files without the flag: BOS, as
+    llama.cpp and transformers do)."""
+    from tokenizers import processors
+
+    single, pair, special = "$A:0", "$B:1", []
+    for flag, key, default in (("add_bos_token", "bos_token_id", add_bos_default),
+                               ("add_eos_token", "eos_token_id", False)):
         tid = meta.get(f"tokenizer.ggml.{key}")
-        if meta.get(f"tokenizer.ggml.{flag}") and tid is not None:
+        if meta.get(f"tokenizer.ggml.{flag}", default) and tid is not None:
             name = tokens[int(tid)]
-            single = f"{name}:0 {single}" if before else f"{single} {name}:0"
+            if key == "bos_token_id":
+                single, pair = f"{name}:0 {single}", f"{name}:1 {pair}"
+            else:
+                single, pair = f"{single} {name}:0", f"{pair} {name}:1"
             special.append((name, int(tid)))
     if special:
-        tok.post_processor = processors.TemplateProcessing(single=single, special_tokens=special)
-    return tok
+        tok.post_processor = processors.TemplateProcessing(single=single, pair=f"{single} {pair}",
+                                                           special_tokens=special)
 
 
 class GGUFTokenizer:

