@@ -46,6 +46,7 @@ class EditedSteps:
         self.edited = 0           # steps whose candidates were edited and re-ranked
         self.fallbacks = 0        # of those, steps that needed a host pass
         self.host_seconds = 0.0   # time of the re-ranking and fallbacks (the backend's own steps not counted)
+        self._host = None         # a bounded backend's fallback: the same re-rank on the numpy backend (any K')
 
     def stats(self) -> dict:
         return {"edited_steps": self.edited, "fallback_steps": self.fallbacks, "rerank_seconds": self.host_seconds}
@@ -56,6 +57,16 @@ class EditedSteps:
         res = self.backend.step(x, s, k)
         self.host_seconds -= time.perf_counter() - t0
         return res
+
+    def _on_host(self):
+        """For a backend with a K limit (the fabric), the host's fallback is first the same re-rank on the numpy
+        backend, which takes K' = K + (edits) and so usually proves the answer from ~64 K' logits scored in
+        float64 instead of all B*V; its own fallback is the full pass. None for a backend without a limit."""
+        if self.max_k is None:
+            return None
+        if self._host is None:
+            self._host = EditedSteps(NumpyBackend(), self.processors)
+        return self._host
 
     def _wider(self, k, n_edits, total):
         """K': one spare candidate per edited token (then lowering edits never need a host pass), but at most
@@ -118,6 +129,8 @@ class EditedSteps:
             best = idx[order]
             return StepResult(score[order], best // v, best % v)
         self.fallbacks += 1
+        if self._on_host() is not None:
+            return self._host._beam_step(x, s, k, row_edits)
         return _host_beam_step(x, s, k, banned, penalised, proc)
 
     # -- greedy and sampling: edits on raw logits, one row ----------------------------------------------------------
@@ -164,6 +177,8 @@ class EditedSteps:
         floor = _MIN_REMAINING if quantum == 0.0 else _MIN_REMAINING_FIXED
         if not proven or remaining is None or not remaining > floor or not np.isfinite(remaining):
             self.fallbacks += 1
+            if self._on_host() is not None:
+                return self._host._logits_step(x, k, edits)
             return _host_logits_step(x[0], k, edits, proc)
         best = values[order]
         return best - (lse + np.log(remaining)), tokens[order], best
