@@ -37,7 +37,7 @@ def add_arguments(parser):
                         help="BLAS threads while timing (default 1; 0 = the library's default)")
     parser.add_argument("--cache", default=None,
                         help="folder of finished wire-format points (default $BEAMSTREAM_REPORT_CACHE or "
-                             "build/profile_cache)")
+                             "profile/ in the per-user cache, beamstream.paths)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address for the wire-format points")
     parser.add_argument("--jobs", type=int, default=2, help="local Dask worker processes (1: in this process)")
 
@@ -45,6 +45,7 @@ def add_arguments(parser):
 def run(args):
     from dataclasses import replace
 
+    from beamstream.paths import cache_dir
     from beamstream.profile import offload, render
     from beamstream.profile.run import QUICK, ProfilePlan, run as run_profile
     from beamstream.report import cluster
@@ -72,7 +73,7 @@ def run(args):
 
     t0 = time.perf_counter()
     data = run_profile(args.model, plan, backend=args.backend, basis=basis, weights=args.weights,
-                       cache=cluster.Cache(Path(args.cache or cluster.default_cache("build/profile_cache"))),
+                       cache=cluster.Cache(Path(args.cache or cluster.default_cache(str(cache_dir("profile"))))),
                        scheduler=args.scheduler or cluster.default_scheduler(), workers=args.jobs,
                        threads=args.threads or None, answers=not args.no_answers)
     written = render.write(data, Path(args.out))
