@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .report import _int_list
+from .report import _int_list, write_and_summarise
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -76,9 +76,4 @@ def run(args):
                        cache=cluster.Cache(Path(args.cache or cluster.default_cache(str(cache_dir("profile"))))),
                        scheduler=args.scheduler or cluster.default_scheduler(), workers=args.jobs,
                        threads=args.threads or None, answers=not args.no_answers)
-    written = render.write(data, Path(args.out))
-    print()
-    for line in render.summary(data):
-        print(f"  {line}")
-    print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - t0:.0f} s")
-    return 0
+    return write_and_summarise(render, data, Path(args.out), t0)
