@@ -58,3 +58,16 @@ def pytest_report_header(config):
 
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(_settings())     # also under -q, which hides the header
+
+
+@pytest.fixture(scope="module")
+def hf_default():
+    """The default GGUF through transformers + torch (the reference), on one torch thread while a module uses it."""
+    torch = require("torch")
+    require("transformers")
+    from beamstream.models import load_hf_default
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_hf_default()
+    torch.set_num_threads(old)

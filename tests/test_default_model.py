@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import beamstream
-from conftest import require
 from beamstream.models import default_gguf, load_pretrained
 from beamstream.models.gguf_tokenizer import GGUFTokenizer
 from beamstream.models.llama_session import NumpyLlama
@@ -52,18 +51,6 @@ def test_bad_weights_are_refused(tmp_path):
         load_pretrained(tmp_path / "x.gguf")
 
 
-@pytest.fixture(scope="module")
-def hf():
-    torch = require("torch")
-    require("transformers")
-    from beamstream.models import load_hf_default
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_hf_default()
-    torch.set_num_threads(old)
-
-
 def hf_generate(model, ids, **kw):
     import torch
 
@@ -77,8 +64,8 @@ def hf_generate(model, ids, **kw):
 
 @pytest.mark.hf
 @pytest.mark.parametrize("weights", ["float32", "float16"])
-def test_beam_search_and_greedy_equal_generate(hf, weights):
-    model, tokenizer = hf
+def test_beam_search_and_greedy_equal_generate(hf_default, weights):
+    model, tokenizer = hf_default
     ours, our_tok = load_pretrained(weights=weights)
     for prompt in PROMPTS:
         ids = tokenizer(prompt)["input_ids"]

@@ -21,18 +21,6 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    if n < 2:", "Once
 
 
 @pytest.fixture(scope="module")
-def hf_default():
-    torch = require("torch")
-    require("transformers")
-    from beamstream.models import load_hf_default
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_hf_default()
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
 def np32():
     return NumpyLlama(LlamaModel(default_gguf(), "float32"), 2)
 

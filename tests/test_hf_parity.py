@@ -260,20 +260,25 @@ def test_llama_batch_is_one_padded_forward_per_step_and_equals_each_alone(llama,
 # -- the real small Llama: SmolLM2-135M-Instruct through transformers (loaded once per test session) ----------------
 @pytest.fixture(scope="session")
 def smollm2():
-    from beamstream.models import load_pretrained
-    model, tokenizer = load_pretrained()
-    if not isinstance(model, transformers.PreTrainedModel):
-        pytest.skip("load_pretrained() no longer returns a transformers model")
-    return model, tokenizer
+    """The default model through transformers (the reference; load_pretrained() runs it on the NumPy runtime)."""
+    from beamstream.models import load_hf_default
+    return load_hf_default()
 
 
-def test_smollm2_batch_with_processors_matches_generate(smollm2):
+@pytest.mark.parametrize("runtime", ["transformers", "numpy"])
+def test_smollm2_batch_with_processors_matches_generate(smollm2, runtime):
     """Two prompts of different lengths in one batch, 4 beams, the bench's processors (no_repeat_ngram_size=3,
-    repetition_penalty=1.2): each equals generate on that prompt, scores within 1e-4."""
+    repetition_penalty=1.2), through transformers and through the NumPy runtime (the default): each equals
+    generate on that prompt, scores within 1e-4."""
     model, tok = smollm2
+    if runtime == "numpy":
+        from beamstream.models import load_pretrained
+        ours = load_pretrained()[0]
+    else:
+        ours = model
     prompts = [tok("The capital of France is")["input_ids"], tok("def fibonacci(n):")["input_ids"]]
     procs = dict(no_repeat_ngram_size=3, repetition_penalty=1.2)
-    results = beamstream.beam_search(model, prompts, num_beams=4, max_new_tokens=12, **procs)
+    results = beamstream.beam_search(ours, prompts, num_beams=4, max_new_tokens=12, eos_token_id=2, **procs)
     for prompt, res in zip(prompts, results):
         want, want_score = hf_first(model, prompt, 4, model.generation_config.eos_token_id, 12, **procs)
         assert res.sequences[0] == want
@@ -306,3 +311,24 @@ def test_llama_max_time_zero_stops_after_one_token_as_generate(llama, num_beams)
 def test_stop_strings_need_the_tokenizer(llama):
     with pytest.raises(ValueError, match="tokenizer"):
         beamstream.beam_search(llama, PROMPT, num_beams=2, max_new_tokens=3, stop_strings=["x"])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "hwmodel"])
+def test_toy_table_with_minus_inf_and_processors_matches_generate(backend):
+    """-inf logits (a fifth of the table), penalties that lower and raise, bans: same tokens as generate."""
+    table = make_table(64, rows=32, seed=4, scale=3.0)
+    table[:, 3] += 2.5
+    table[np.random.default_rng(1).random(table.shape) < 0.2] = -np.inf
+    model, fn = toy_hf_model(table), toy_fn(table)
+    bound = 1e-4 if backend == "numpy" else 2 * FIXED_POINT_STEP
+    for nb, procs in itertools.product([1, 2, 4, 6], [dict(no_repeat_ngram_size=2), dict(repetition_penalty=1.5),
+                                                      dict(repetition_penalty=0.5),
+                                                      dict(min_new_tokens=5, bad_words_ids=[[7], [1, 9]],
+                                                           suppress_tokens=[11, 12])]):
+        seqs, scores = hf_generate(model, [1, 2], num_beams=nb, max_new_tokens=9, eos_token_id=3, use_cache=False,
+                                   **procs)
+        res = beamstream.beam_search(fn, [1, 2], num_beams=nb, max_new_tokens=9, eos_token_id=3, backend=backend,
+                                     **procs)
+        assert res.sequences[0] == seqs[0], (nb, procs)
+        if scores is not None:
+            assert res.scores[0] == pytest.approx(scores[0], abs=bound), (nb, procs)

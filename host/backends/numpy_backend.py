@@ -1,4 +1,4 @@
-"""The `numpy` backend: one decode step on the host (docs/interface.md §1), float64 scores, as fast as torch without threads.
+"""The `numpy` backend: one decode step on the host (docs/interface.md §1), float64 scores, at torch's speed.
 
     score[b, v] = (x[b, v] - lse[b]) + s[b]       lse[b] = m[b] + log(sum_v exp(x[b, v] - m[b]))
     out         = the k largest score[b, v], best first; equal scores put the smaller flat index b*V + v first

@@ -20,38 +20,17 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
+from .simd import AVX2_ENV, cpu_model, numpy_level
+
 GOAL_RATIO = 1.0
 GOAL_RSS_MB = 400
-AVX2_ENV = {"NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
-            "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PARENTS = [0, 0, 1, 2]
 PROMPT = "The capital of France is"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def simd_level() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return "unknown"
-    return "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "below AVX2"
 
 
 # -- measurements, each run inside a child process ----------------------------------------------------------------
@@ -165,10 +144,10 @@ def _child(args, extra_env=None, timeout=1800):
 def run(args):
     quick = getattr(args, "quick", False)
     steps, rounds = (6, 1) if quick else (16, 2)
-    print(f"   CPU: {cpu_name()} ({simd_level()}); one thread per library; median of {steps} steps, parents "
+    print(f"   CPU: {cpu_model()} (numpy {numpy_level()}); one thread per library; median of {steps} steps, parents "
           f"{PARENTS}, best of {rounds} alternated run(s)")
     _child(["tokens", "torch", "1"])               # makes transformers' model cache once, outside the timings
-    levels = [(simd_level(), {})] + ([("AVX2 (emulated)", AVX2_ENV)] if simd_level() == "AVX-512" else [])
+    levels = [(numpy_level(), {})] + ([("AVX2 (emulated)", AVX2_ENV)] if numpy_level() == "AVX-512" else [])
     for level, env in levels:
         res = {}
         for _ in range(rounds):               # alternated; the best of the rounds (other load only slows a run)

@@ -1,10 +1,10 @@
 """Logits processors on the fabric: how often the re-ranked wider top-K cannot prove the answer (a host pass
 follows), and the host's time per step against a full host pass over the B*V logits.
 
-The default model (SmolLM2-135M-Instruct through transformers) decodes a few prompts with beam search (4 beams,
-K = 8), no_repeat_ngram_size=3 and repetition_penalty=1.2, on the `hwmodel` backend (the core's bit-exact model,
-K_MAX = 16: the fabric returns 16 candidates, 8 more than the search keeps) and on `numpy` (no K limit: it is asked
-for K + the number of edited tokens). Counted per backend step: steps whose candidates were edited, steps that
+The default model (SmolLM2-135M-Instruct, as load_pretrained() runs it) decodes a few prompts with beam search,
+no_repeat_ngram_size=3 and repetition_penalty=1.2, on the `hwmodel` backend (the core's bit-exact model, K_MAX = 16)
+with 4 beams (K = 8: 8 spare candidates) and 8 beams (K = 16: none spare), and on `numpy` with 4 beams (no K
+limit: it is asked for K + the number of edited tokens, at most 4K + 16). Counted per backend step: steps whose candidates were edited, steps that
 fell back to a host pass. Timed: the host's re-ranking per edited step (backend steps excluded), against
 `_host_beam_step`, the full host pass (log-softmax of all B*V logits, the edits, the exact top K) on the same shape.
 """
@@ -17,7 +17,7 @@ import numpy as np
 PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village,",
            "The three laws of thermodynamics are"]
 PROCESSORS = {"no_repeat_ngram_size": 3, "repetition_penalty": 1.2}
-NUM_BEAMS = 4
+RUNS = [("hwmodel", 4), ("numpy", 4), ("hwmodel", 8)]   # 8 beams: K = 16 = K_MAX, no spare candidates
 
 
 def full_host_pass_seconds(b, v, k, n_penalised, reps=7, seed=0):
@@ -39,41 +39,34 @@ def full_host_pass_seconds(b, v, k, n_penalised, reps=7, seed=0):
 
 
 def run(args):
-    import torch
-
     from beamstream import beam_search, get_backend
-    from beamstream.models import DEFAULT_NAME, HFCausalLM, load_pretrained
+    from beamstream.models import DEFAULT_NAME, as_model, load_pretrained
+    from beamstream.models.blas_threads import set_blas_threads
 
     from .simd import describe
 
     quick = getattr(args, "quick", False)
     new = 12 if quick else 32
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model, tokenizer = load_pretrained()
-        lm = HFCausalLM(model)
-        prompts = [tokenizer(p)["input_ids"] for p in PROMPTS]
-        label = ", ".join(f"{k}={v}" for k, v in PROCESSORS.items())
-        print(f"   {describe()}")
-        print(f"   {DEFAULT_NAME}, {len(prompts)} prompts as one batch, num_beams={NUM_BEAMS}, max_new_tokens={new},"
-              f" {label}")
-        print(f"   {'backend':>8} {'K max':>5} {'steps':>5} {'edited':>6} {'fallback':>8} {'rate':>6}"
-              f" {'host ms/step':>12} {'full pass ms':>12} {'ratio':>6}")
-        for name in ("hwmodel", "numpy"):
-            backend = get_backend(name)
-            beam_search(lm, prompts[:1], num_beams=NUM_BEAMS, max_new_tokens=2, backend=backend,
-                        **PROCESSORS)                                   # warm up (first calls, work arrays)
-            results = beam_search(lm, prompts, num_beams=NUM_BEAMS, max_new_tokens=new, backend=backend,
-                                  **PROCESSORS)
-            steps = sum(r.steps for r in results)
-            edited = sum(r.extra["edited_steps"] for r in results)
-            fallbacks = sum(r.extra["fallback_steps"] for r in results)
-            per_step = sum(r.extra["rerank_seconds"] for r in results) / max(edited, 1)
-            seen = max(len(s) for r in results for s in r.sequences)
-            full = full_host_pass_seconds(NUM_BEAMS, model.config.vocab_size, 2 * NUM_BEAMS, seen)
-            kmax = getattr(backend, "max_k", None) or "-"
-            print(f"   {name:>8} {kmax:>5} {steps:>5} {edited:>6} {fallbacks:>8} {fallbacks / max(edited, 1):>6.1%}"
-                  f" {per_step * 1e3:>12.3f} {full * 1e3:>12.3f} {per_step / full:>5.2f}x", flush=True)
-    finally:
-        torch.set_num_threads(old_threads)
+    set_blas_threads(1)
+    model, tokenizer = load_pretrained()
+    lm = as_model(model)
+    prompts = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    label = ", ".join(f"{k}={v}" for k, v in PROCESSORS.items())
+    print(f"   {describe()}")
+    print(f"   {DEFAULT_NAME}, {len(prompts)} prompts as one batch, max_new_tokens={new}, {label}")
+    print(f"   {'backend':>8} {'beams':>5} {'K max':>5} {'steps':>5} {'edited':>6} {'fallback':>8} {'rate':>6}"
+          f" {'host ms/step':>12} {'full pass ms':>12} {'ratio':>6}")
+    for name, beams in RUNS:
+        backend = get_backend(name)
+        beam_search(lm, prompts[:1], num_beams=beams, max_new_tokens=2, backend=backend,
+                    **PROCESSORS)                                   # warm up (first calls, work arrays)
+        results = beam_search(lm, prompts, num_beams=beams, max_new_tokens=new, backend=backend, **PROCESSORS)
+        steps = sum(r.steps for r in results)
+        edited = sum(r.extra["edited_steps"] for r in results)
+        fallbacks = sum(r.extra["fallback_steps"] for r in results)
+        per_step = sum(r.extra["rerank_seconds"] for r in results) / max(edited, 1)
+        seen = max(len(s) for r in results for s in r.sequences)
+        full = full_host_pass_seconds(beams, lm.vocab_size, 2 * beams, seen)
+        kmax = getattr(backend, "max_k", None) or "-"
+        print(f"   {name:>8} {beams:>5} {kmax:>5} {steps:>5} {edited:>6} {fallbacks:>8} {fallbacks / max(edited, 1):>6.1%}"
+              f" {per_step * 1e3:>12.3f} {full * 1e3:>12.3f} {per_step / full:>5.2f}x", flush=True)

@@ -124,7 +124,8 @@ def run(args):
 
     texts = _read_prompts(args)
     # the mode as far as the options fix it; the model's generation_config decides the rest below
-    flag = "greedy" if args.greedy else "sample" if args.sample else "beam_search" if args.num_beams is not None else None
+    flag = ("greedy" if args.greedy else "sample" if args.sample
+            else "beam_search" if args.num_beams is not None else None)
     _check_mode_options(args, flag)
     backend = get_backend(args.backend)          # an unknown name fails here, before the model loads
     if args.threads < 1:
@@ -145,7 +146,7 @@ def run(args):
     if flag is None:        # no mode option: generate's rule on the model's config, else beam search with 4 beams
         mode, _, why = choose_mode(lm)
         if mode == "greedy":
-            flag, reason = "beam_search", f"the default ({DEFAULT_BEAMS} beams; the model's config asks for nothing)"
+            flag, reason = "beam_search", f"the default, {DEFAULT_BEAMS} beams: the model's config asks for nothing"
         else:
             flag, reason = mode, why
         _check_mode_options(args, flag)

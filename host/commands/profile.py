@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .report import _int_list
+from .report import _int_list, write_and_summarise
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -37,7 +37,7 @@ def add_arguments(parser):
                         help="BLAS threads while timing (default 1; 0 = the library's default)")
     parser.add_argument("--cache", default=None,
                         help="folder of finished wire-format points (default $BEAMSTREAM_REPORT_CACHE or "
-                             "build/profile_cache)")
+                             "profile/ in the per-user cache, beamstream.paths)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address for the wire-format points")
     parser.add_argument("--jobs", type=int, default=2, help="local Dask worker processes (1: in this process)")
 
@@ -45,6 +45,7 @@ def add_arguments(parser):
 def run(args):
     from dataclasses import replace
 
+    from beamstream.paths import cache_dir
     from beamstream.profile import offload, render
     from beamstream.profile.run import QUICK, ProfilePlan, run as run_profile
     from beamstream.report import cluster
@@ -72,12 +73,7 @@ def run(args):
 
     t0 = time.perf_counter()
     data = run_profile(args.model, plan, backend=args.backend, basis=basis, weights=args.weights,
-                       cache=cluster.Cache(Path(args.cache or cluster.default_cache("build/profile_cache"))),
+                       cache=cluster.Cache(Path(args.cache or cluster.default_cache(str(cache_dir("profile"))))),
                        scheduler=args.scheduler or cluster.default_scheduler(), workers=args.jobs,
                        threads=args.threads or None, answers=not args.no_answers)
-    written = render.write(data, Path(args.out))
-    print()
-    for line in render.summary(data):
-        print(f"  {line}")
-    print(f"\nwrote {', '.join(str(p) for p in written)} in {time.perf_counter() - t0:.0f} s")
-    return 0
+    return write_and_summarise(render, data, Path(args.out), t0)

@@ -80,7 +80,12 @@ def run(args):
     cpu_us = cpu.cpu_times(args.beams, vocabs, k, args.repeats)
 
     data = render.ReportData(plan, results["chain"], results["top"], results["sim"], model, model_note, cpu_us)
-    written = render.write(data, Path(args.out))
+    return write_and_summarise(render, data, Path(args.out), t0)
+
+
+def write_and_summarise(render, data, out: Path, t0: float) -> int:
+    """Write a report's (or profile's) files with its `render` module and print its summary and what was written."""
+    written = render.write(data, out)
     print()
     for line in render.summary(data):
         print(f"  {line}")

@@ -17,9 +17,10 @@ class DecodeResult:
 
     sequences: token lists, prompt included, best first (beam search) or in sample order; unpadded, each ending
                at its EOS when it has one.
-    scores:    beam search: Hugging Face's `sequences_scores` (sum of log-probabilities / generated_len ** length_penalty,
-               the processors applied to them); greedy: the sum of the chosen tokens' log-probabilities under the
-               processed distribution; sample: the same under the processed, temperature-scaled distribution.
+    scores:    beam search: Hugging Face's `sequences_scores` (sum of log-probabilities / generated_len **
+               length_penalty, the processors applied to them); greedy: the sum of the chosen tokens'
+               log-probabilities under the processed distribution; sample: the same under the processed,
+               temperature-scaled distribution.
     backend:   name of the backend that ran the steps.
     extra:     edited_steps / fallback_steps / rerank_seconds: backend steps re-ranked after the logits processors,
                those that needed a host pass, the host's time for it; from `generate`: mode and mode_reason.

@@ -1,20 +1,22 @@
 """A backend step with the processors' edits applied, without a host pass over all B*V logits.
 
 The edits touch a few tokens per row (processors.py). The backend is asked for K' = K + (number of edited tokens)
-candidates (at most 4K + 16 and its max_k), the edits are applied to those few, and they are re-ranked. Let T be the backend's
-K'-th score: every candidate it did not return scores <= T before the edits. Lowering edits (bans, a penalty > 1)
-keep it <= T; a raising edit (repetition_penalty < 1) is computed for each edited token directly, from the host's
-copy of its logit and the row's normaliser, which any returned candidate of the row gives
-(lse = x - (score - beam_score)); a row without one bounds it from T. The K best known candidates are the answer
-when the K-th of them scores above T (and above that bound): nothing unreturned can reach it. Otherwise
-("cannot prove") the step is redone by a host pass over the logits, and counted.
+candidates (at most 4K + 16 and its max_k), the edits are applied to those few, and they are re-ranked. Let T be the
+backend's K'-th score: every candidate it did not return scores <= T before the edits. Lowering edits (bans, a
+penalty > 1) keep it <= T; a raising edit (repetition_penalty < 1) is computed for each edited token directly, from
+the host's copy of its logit and the row's normaliser, which any returned candidate of the row gives (lse = x -
+(score - beam_score)); a row without one bounds it from T. The K best known candidates are the answer when the K-th
+of them scores above T (and above that bound), or equals T as a returned, unedited candidate (the unreturned ties
+come after it by the tie rule): nothing unreturned can reach it. Otherwise ("cannot prove") the step is redone by a
+host pass over the logits, and counted.
 
 Two score spaces, as transformers has them:
-- beam search (`beam_step`): the edits apply to log_softmax(x) + nothing, before the beam score is added;
+- beam search (`beam_step`): the edits apply to log_softmax(x), before the beam score is added;
 - greedy and sampling (`logits_step`, one row): the edits apply to the raw logits; the candidates are ranked by the
   edited logit and scored by the log-softmax of the edited row, whose normaliser follows from the row's
   normaliser and the edited tokens alone: lse' = lse + log(1 + sum_e (exp(x'_e - lse) - exp(x_e - lse))).
-On a fixed-point backend the re-ranked scores carry its quantisation (the normaliser comes from its scores).
+On a fixed-point backend the re-ranked scores carry its quantisation (the normaliser comes from its scores), and
+two logits within one key quantum (2^-F) may rank as equal there, so the logit-space proof adds that quantum.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from ..backends.numpy_backend import NumpyBackend, _inf_count, _score, _top
 from .processors import Processors
 
 # lse' = lse + log(r), r the share of the row's mass left after the edits: an error e in lse becomes e / r in lse'.
-# Below these shares the host recomputes lse' (keeping the error within 10x the numpy backend's ~1e-6, 2x fixed point's).
+# Below these shares the host recomputes lse' (the error stays within 10x the numpy backend's ~1e-6, and within
+# 2x a fixed-point backend's).
 _MIN_REMAINING = 0.1
 _MIN_REMAINING_FIXED = 0.5
 
@@ -43,6 +46,7 @@ class EditedSteps:
         self.edited = 0           # steps whose candidates were edited and re-ranked
         self.fallbacks = 0        # of those, steps that needed a host pass
         self.host_seconds = 0.0   # time of the re-ranking and fallbacks (the backend's own steps not counted)
+        self._host = None         # a bounded backend's fallback: the same re-rank on the numpy backend (any K')
 
     def stats(self) -> dict:
         return {"edited_steps": self.edited, "fallback_steps": self.fallbacks, "rerank_seconds": self.host_seconds}
@@ -53,6 +57,16 @@ class EditedSteps:
         res = self.backend.step(x, s, k)
         self.host_seconds -= time.perf_counter() - t0
         return res
+
+    def _on_host(self):
+        """For a backend with a K limit (the fabric), the host's fallback is first the same re-rank on the numpy
+        backend, which takes K' = K + (edits) and so usually proves the answer from ~64 K' logits scored in
+        float64 instead of all B*V; its own fallback is the full pass. None for a backend without a limit."""
+        if self.max_k is None:
+            return None
+        if self._host is None:
+            self._host = EditedSteps(NumpyBackend(), self.processors)
+        return self._host
 
     def _wider(self, k, n_edits, total):
         """K': one spare candidate per edited token (then lowering edits never need a host pass), but at most
@@ -115,6 +129,8 @@ class EditedSteps:
             best = idx[order]
             return StepResult(score[order], best // v, best % v)
         self.fallbacks += 1
+        if self._on_host() is not None:
+            return self._host._beam_step(x, s, k, row_edits)
         return _host_beam_step(x, s, k, banned, penalised, proc)
 
     # -- greedy and sampling: edits on raw logits, one row ----------------------------------------------------------
@@ -161,6 +177,8 @@ class EditedSteps:
         floor = _MIN_REMAINING if quantum == 0.0 else _MIN_REMAINING_FIXED
         if not proven or remaining is None or not remaining > floor or not np.isfinite(remaining):
             self.fallbacks += 1
+            if self._on_host() is not None:
+                return self._host._logits_step(x, k, edits)
             return _host_logits_step(x[0], k, edits, proc)
         best = values[order]
         return best - (lse + np.log(remaining)), tokens[order], best
