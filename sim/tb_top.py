@@ -201,8 +201,9 @@ async def run_batches(h: Harness, rng, steps_per_shape: int, pauses: bool, per_r
             await h.expect(logits, scores, k, f"V={vocab} B={beams} K={k} step {n}", per_row)
         done += len(steps)
         assert await h.idle_status() == 0
-    h.source.clear_pause_generator()
-    h.sink.clear_pause_generator()
+    for stream in (h.source, h.sink):
+        stream.clear_pause_generator()
+        stream.pause = False        # clearing the generator leaves `pause` at its last value
     return done
 
 
