@@ -28,15 +28,20 @@ def toy_model(vocab: int):
 
 
 class Recording:
-    """A backend proxy that keeps every step's result."""
+    """A backend proxy that keeps every step's result (global and per-row mode)."""
 
     def __init__(self, inner):
         self.inner = inner
-        self.name, self.max_k, self.formats = inner.name, inner.max_k, inner.formats
+        self.name, self.max_k, self.formats, self.config = inner.name, inner.max_k, inner.formats, inner.config
         self.results = []
 
     def step(self, logits, beam_scores, k):
         result = self.inner.step(logits, beam_scores, k)
+        self.results.append(result)
+        return result
+
+    def step_rows(self, logits, beam_scores, k):
+        result = self.inner.step_rows(logits, beam_scores, k)
         self.results.append(result)
         return result
 
@@ -67,9 +72,10 @@ def decode_everywhere(backends, run):
         assert outputs[name] == outputs["hwmodel"], f"{name} decoded other tokens than hwmodel"
         assert len(steps[name]) == len(reference)
         for n, (got, want) in enumerate(zip(steps[name], reference)):
-            for field, a, b in zip(("scores", "beams", "tokens"), got, want):
+            assert type(got) is type(want)
+            for field, a, b in zip(got._fields, got, want):
                 np.testing.assert_array_equal(a, b, err_msg=f"{name} step {n}: {field}")
-    return outputs["hwmodel"]
+    return outputs["hwmodel"], steps["hwmodel"]
 
 
 @pytest.mark.parametrize("num_beams,length_penalty,early_stopping", [(4, 1.0, False), (2, 0.5, True),
@@ -84,7 +90,7 @@ def test_beam_search(backends, num_beams, length_penalty, early_stopping):
                                         eos_token_id=EOS, num_return_sequences=2, backend=backend)
         return result.sequences, [float(s) for s in result.scores]
 
-    sequences, _ = decode_everywhere(named, run)
+    (sequences, _), _ = decode_everywhere(named, run)
     assert all(seq[:3] == [5, 17, 9] for seq in sequences)
 
 
@@ -101,3 +107,21 @@ def test_sample(backends):
     decode_everywhere(named, lambda backend: beamstream.sample(model, [7], max_new_tokens=15, top_k=min(5, cfg.k_max),
                                                                top_p=0.9, temperature=0.8, seed=3, eos_token_id=EOS,
                                                                backend=backend).sequences)
+
+
+def test_a_sampled_batch_is_one_per_row_step_per_token(backends):
+    """Two prompts, beams_max/2 sequences each: every token of every sequence from one transfer."""
+    cfg, named = backends
+    model = toy_model(VOCAB[cfg])
+    n = cfg.beams_max // 2
+
+    def run(backend):
+        results = beamstream.sample(model, [[7, 1], [8]], max_new_tokens=12, top_k=min(5, cfg.k_max),
+                                    temperature=0.8, repetition_penalty=1.2, num_return_sequences=n, seed=4,
+                                    eos_token_id=EOS, backend=backend)
+        return [r.sequences for r in results]
+
+    sequences, steps = decode_everywhere(named, run)
+    assert all(type(step).__name__ == "RowsResult" for step in steps)
+    assert len(steps) == max(len(s) - len(p) for seqs, p in zip(sequences, [[7, 1], [8]]) for s in seqs)
+    assert len(steps[0].tokens) == 2 and max(len(step.tokens) for step in steps) == 2 * n

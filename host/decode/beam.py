@@ -78,11 +78,13 @@ def beam_search(model, input_ids, *, num_beams, max_new_tokens, length_penalty=N
         raise ValueError(f"backend {backend_name(be)!r} takes at most k={max_k} per step, but num_beams={num_beams}"
                          f" with {len(eos)} EOS id(s) needs k={k} (max(2, 1 + n_eos) * num_beams)")
 
+    if num_beams == 1:
+        results = greedy_batch(adapter, prompts, EditedSteps(be, procs), stop, length_penalty)
+        return results if batch else results[0]
+
     def make_state(prompt, vocab):
         procs.check_vocab(vocab)
         steps = EditedSteps(be, procs)
-        if num_beams == 1:
-            return Greedy(prompt, stop, length_penalty, steps)
         if vocab < k // num_beams:
             raise ValueError(f"the model's vocabulary ({vocab}) is too small for beam search with {len(eos)} EOS"
                              f" id(s): it needs at least {k // num_beams} tokens")
@@ -90,6 +92,15 @@ def beam_search(model, input_ids, *, num_beams, max_new_tokens, length_penalty=N
 
     results = run_batch(adapter, prompts, make_state)
     return results if batch else results[0]
+
+
+def greedy_batch(adapter, prompts, steps: EditedSteps, stop: Stopping, length_penalty):
+    """Greedy decoding of every prompt; one `steps.rows_step` call per token serves all of them."""
+    def make_state(prompt, vocab):
+        steps.processors.check_vocab(vocab)
+        return Greedy(prompt, stop, length_penalty, steps)
+
+    return run_batch(adapter, prompts, make_state, lambda x, edits: steps.rows_step(x, 1, edits))
 
 
 def processors_of(adapter, eos, **args):
@@ -111,9 +122,13 @@ class Greedy:
         self.generated: list[int] = []
         self.total = 0.0
 
-    def advance(self, logits):
+    def requests(self):
+        return [(0, self.steps.processors.edits(self.prompt + self.generated, len(self.prompt)))]
+
+    def advance(self, answers):
+        """answers: [(log-probabilities, tokens, values)] of the k = 1 best of the one row `requests` asked for."""
         seq = self.prompt + self.generated
-        logp, tokens, _ = self.steps.logits_step(logits, 1, self.steps.processors.edits(seq, len(self.prompt)))
+        logp, tokens, _ = answers[0]
         tok = int(tokens[0])
         self.total += float(logp[0])
         self.generated.append(tok)

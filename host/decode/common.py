@@ -29,7 +29,7 @@ class DecodeResult:
     scores: list[float]
     backend: str
     prompt_length: int = 0
-    steps: int = 0                       # backend.step calls made
+    steps: int = 0                       # backend calls made (greedy/sample: by the whole batch)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -160,12 +160,17 @@ def from_config(adapter, name, value, default=None):
     return default if found is None else found
 
 
-def run_batch(adapter, prompts, make_state):
+def run_batch(adapter, prompts, make_state, row_step=None):
     """Decode every prompt through ONE model session: each step is one model call for all prompts' rows.
 
     make_state(prompt, vocab) -> an object with advance(logits[rows, V]) -> (parents, tokens) | None and result().
     Each state owns a contiguous block of the session's rows; `parents` index into its own block. An adapter
     whose session has no start_batch decodes the prompts one after another.
+
+    Row-wise decoders (greedy, sampling) pass `row_step(x[R, V], edits) -> [(logp, tokens, values)]`, each row's
+    k best under its edits. Their states say which rows of their block they need, `requests() -> [(row, edits)]`,
+    and `advance` takes the answers in that order instead of logits: every live row of every prompt goes to one
+    `row_step` call per token (one transfer per token on a core with the per-row mode).
     """
     session = adapter.session()
     if len(prompts) > 1 and not hasattr(session, "start_batch"):
@@ -176,9 +181,15 @@ def run_batch(adapter, prompts, make_state):
     states = [make_state(p, vocab) for p in prompts]
     live = [(state, i, i + 1) for i, state in enumerate(states)]
     while live:
+        if row_step is not None:
+            asks = [state.requests() for state, _, _ in live]
+            rows = [lo + r for (_, lo, _), ask in zip(live, asks) for r, _ in ask]
+            # every row in order (the usual case): the logits as they are, no copy
+            x = logits if rows == list(range(len(logits))) else logits[rows]
+            answers = iter(row_step(x, [e for ask in asks for _, e in ask]))
         parents, tokens, nxt = [], [], []
-        for state, lo, hi in live:
-            out = state.advance(logits[lo:hi])
+        for n, (state, lo, hi) in enumerate(live):
+            out = state.advance(logits[lo:hi] if row_step is None else [next(answers) for _ in asks[n]])
             if out is None:
                 continue
             par, toks = out

@@ -148,20 +148,50 @@ class EditedSteps:
         finally:
             self.host_seconds += time.perf_counter() - t0
 
-    def _logits_step(self, x, k, edits):
+    def rows_step(self, x, k, row_edits):
+        """`logits_step` of every row of x ([R, V]) under its own edits, as a list. A backend with a per-row mode
+        (`step_rows`) serves up to its beams_max rows per call, each asked for the largest K' any row needs (a
+        row's K' best are the first K' of more); any other backend takes one step per row."""
+        step_rows = getattr(self.backend, "step_rows", None)
+        if step_rows is None:
+            return [self.logits_step(x[r:r + 1], k, e) for r, e in enumerate(row_edits)]
+        v = x.shape[1]
+        wide = [self._wider(k, _edited_tokens(e).size, v) if e else k for e in row_edits]
+        rows = self.backend.config.beams_max
+        out = []
+        for lo in range(0, len(x), rows):
+            hi = min(lo + rows, len(x))
+            self.steps += 1
+            best = step_rows(x[lo:hi], np.zeros(hi - lo, np.float32), max(wide[lo:hi]))
+            for r in range(lo, hi):
+                scores, tokens = best.scores[r - lo, :wide[r]], best.tokens[r - lo, :wide[r]]
+                if not row_edits[r]:
+                    out.append((scores, tokens, _values(x[r], tokens)))
+                    continue
+                self.edited += 1
+                t0 = time.perf_counter()
+                out.append(self._logits_step(x[r:r + 1], k, row_edits[r], (scores, tokens)))
+                self.host_seconds += time.perf_counter() - t0
+        return out
+
+    def _logits_step(self, x, k, edits, returned=None):
+        """`returned`: the backend's (scores, tokens) of the row's K' best, when a per-row step already gave them."""
         v = x.shape[1]
         proc = self.processors
-        e_tok = np.array(sorted(set(edits.banned) | set(edits.penalised)), np.int64)
+        e_tok = _edited_tokens(edits)
         kk = self._wider(k, e_tok.size, v)
-        res = self._step(x, np.zeros(1), kk)
-        xr = _values(x[0], res.tokens)
-        finite = np.flatnonzero(np.isfinite(res.scores) & np.isfinite(xr))
-        lse = float(xr[finite[0]] - res.scores[finite[0]]) if finite.size else None
+        if returned is None:
+            res = self._step(x, np.zeros(1), kk)
+            returned = res.scores, res.tokens
+        r_scores, r_tokens = returned
+        xr = _values(x[0], r_tokens)
+        finite = np.flatnonzero(np.isfinite(r_scores) & np.isfinite(xr))
+        lse = float(xr[finite[0]] - r_scores[finite[0]]) if finite.size else None
         e_raw = _values(x[0], e_tok)
         e_new = proc.penalise(e_raw) if proc.repetition_penalty != 1.0 else e_raw.copy()
         e_new[_member(e_tok, np.sort(np.asarray(edits.banned, np.int64)))] = -np.inf
-        plain = ~_member(res.tokens, e_tok)                 # returned and unedited; the edited ones come from e_*
-        tokens = np.concatenate((res.tokens[plain], e_tok))
+        plain = ~_member(r_tokens, e_tok)                   # returned and unedited; the edited ones come from e_*
+        tokens = np.concatenate((r_tokens[plain], e_tok))
         values = np.concatenate((xr[plain], e_new))
         edited = np.concatenate((np.zeros(int(plain.sum()), bool), np.ones(e_tok.size, bool)))
         order = np.lexsort((tokens, -values))[:k]
@@ -210,6 +240,11 @@ def _key_quantum(backend) -> float:
     config = getattr(backend, "config", None) or getattr(getattr(backend, "driver", None), "config", None)
     bits = getattr(config, "frac_bits", None)
     return 0.0 if bits is None else 2.0 ** -bits
+
+
+def _edited_tokens(edits):
+    """The tokens a row's edits touch, sorted."""
+    return np.array(sorted(set(edits.banned) | set(edits.penalised)), np.int64)
 
 
 def _values(row, tokens):

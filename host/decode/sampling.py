@@ -1,4 +1,5 @@
-"""Greedy search and sampling (temperature, top_k, top_p, min_p), each step through `backend.step` only.
+"""Greedy search and sampling (temperature, top_k, top_p, min_p): each token of every sequence of a batch from one
+per-row step of a backend that has the mode (`step_rows`), else one `backend.step` per row (rerank.rows_step).
 
 greedy: one row per prompt, k = 1 each step (the argmax of the processed logits, smaller token id on ties, as
 torch.argmax), until a stopping criterion hits: the same tokens as transformers `generate(do_sample=False,
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-from .beam import Greedy, _result, processors_of
+from .beam import _result, greedy_batch, processors_of
 from .common import backend_name, check_float, check_int, eos_ids_of, from_config, run_batch, setup
 from .rerank import EditedSteps
 from .stopping import Stopping
@@ -42,11 +43,7 @@ def greedy(model, input_ids, *, max_new_tokens, eos_token_id=None, backend="nump
     if getattr(be, "max_k", None) is not None and be.max_k < 1:
         raise ValueError(f"backend {backend_name(be)!r} takes no candidates (max_k={be.max_k})")
 
-    def make_state(prompt, vocab):
-        procs.check_vocab(vocab)
-        return Greedy(prompt, stop, 0.0, EditedSteps(be, procs))
-
-    results = run_batch(adapter, prompts, make_state)
+    results = greedy_batch(adapter, prompts, EditedSteps(be, procs), stop, 0.0)
     return results if batch else results[0]
 
 
@@ -86,6 +83,7 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
     if max_k is not None and top_k > max_k:
         raise ValueError(f"top_k={top_k} exceeds backend {backend_name(be)!r}'s largest k ({max_k})")
     warp = _Warp(temperature, top_p, min_p)
+    steps = EditedSteps(be, procs)
 
     def make_state(prompt, vocab):
         procs.check_vocab(vocab)
@@ -94,10 +92,13 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
             raise ValueError(f"sampling needs k={k} per step (top_k={top_k or 'all'}), but backend "
                              f"{backend_name(be)!r} takes at most {max_k}: pass a smaller top_k")
         # each prompt draws from its own generator seeded with `seed`: the same draws as decoding it alone
-        return _Sampler(prompt, num_return_sequences, k, warp, stop, np.random.default_rng(seed),
-                        EditedSteps(be, procs))
+        return _Sampler(prompt, num_return_sequences, warp, stop, np.random.default_rng(seed), steps)
 
-    results = run_batch(adapter, prompts, make_state)
+    def row_step(x, edits):
+        vocab = x.shape[1]
+        return steps.rows_step(warp.scale(x), vocab if top_k == 0 else min(top_k, vocab), edits)
+
+    results = run_batch(adapter, prompts, make_state, row_step)
     return results if batch else results[0]
 
 
@@ -137,21 +138,30 @@ class _Warp:
 class _Sampler:
     """`n` sampled continuations of one prompt; all start from the prompt's row."""
 
-    def __init__(self, prompt, n, k, warp: _Warp, stop: Stopping, rng, steps: EditedSteps):
-        self.prompt, self.k, self.warp, self.stop, self.rng, self.steps = prompt, k, warp, stop, rng, steps
+    def __init__(self, prompt, n, warp: _Warp, stop: Stopping, rng, steps: EditedSteps):
+        self.prompt, self.warp, self.stop, self.rng, self.steps = prompt, warp, stop, rng, steps
         self.rows = [0] * n                 # row (within this prompt's block) of each live sequence
         self.generated = [[] for _ in range(n)]
         self.totals = [0.0] * n
         self.live = list(range(n))
+        self.asked = []                     # the rows `requests` asked for, in order
 
-    def advance(self, logits):
-        scaled = self.warp.scale(logits)
+    def requests(self):
+        """The rows the live sequences continue, once each (all n share the prompt's row at first), with the edits
+        of the sequence that ends there."""
+        first = {}
+        for seq in self.live:
+            first.setdefault(self.rows[seq], seq)
+        self.asked = list(first)
         procs = self.steps.processors
+        return [(r, procs.edits(self.prompt + self.generated[seq], len(self.prompt))) for r, seq in first.items()]
+
+    def advance(self, answers):
+        """answers: [(log-probabilities, tokens, values)] of the top_k candidates of each row `requests` asked for."""
+        by_row = dict(zip(self.asked, answers))
         tokens = []
         for seq in self.live:
-            r = self.rows[seq]
-            edits = procs.edits(self.prompt + self.generated[seq], len(self.prompt))
-            logp, toks, _ = self.steps.logits_step(scaled[r:r + 1], self.k, edits)
+            logp, toks, _ = by_row[self.rows[seq]]
             j = self.warp.draw(logp, self.rng)
             tok = int(toks[j])
             self.totals[seq] += float(logp[j])
