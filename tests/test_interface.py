@@ -17,7 +17,7 @@ from conftest import require, seeded
 def test_register_offsets_are_those_of_docs_interface_md():
     assert {r.name: int(r) for r in Reg} == {
         "CTRL": 0x00, "STATUS": 0x04, "VOCAB": 0x08, "BEAMS": 0x0C, "K": 0x10, "CONFIG": 0x14, "VOCAB_MAX": 0x18,
-        "CYCLES": 0x1C, "STEPS": 0x20, "ID": 0x24, "WIDTHS": 0x28}
+        "CYCLES": 0x1C, "STEPS": 0x20, "ID": 0x24, "WIDTHS": 0x28, "MODE": 0x2C}
 
 
 def random_config(rng: random.Random) -> CoreConfig:
