@@ -10,8 +10,8 @@ that wants another tie rule puts it in the key's low bits. An entry is idle unle
 random keys that is a few cycles per row, so a simulator spends one compare per entry per cycle and little else.
 
 Rows: the marker rides with (or, with valid=0, as) the row's last candidate. The cycle after it, the whole list is
-copied into the shadow registers (a clock enable) and the list counts as empty (`fill`, the number of entries in
-use, restarts), so the next row streams in without a bubble. The reader starts at shadow 0 once they are loaded
+copied into the shadow registers (a clock enable) and the list counts as empty (the record of used entries
+restarts), so the next row streams in without a bubble. The reader starts at shadow 0 once they are loaded
 and streams exactly k items per row, best first; `real` = 0 marks padding (the row had fewer than k candidates),
 which ranks below every key; a padding item's key and index are whatever the entry last held.
 
@@ -87,10 +87,11 @@ class TopKChain(wiring.Component):
     #: cycles from the marker entering to the row's first item on `o` (with `o.ready` high)
     latency = 3
 
-    def __init__(self, key_shape, index_width, depth):
+    def __init__(self, key_shape, index_width, depth, *, sums: SumStyle = SumStyle.SHALLOW):
         self.key_shape = Shape.cast(key_shape)
         self.index_width = index_width
         self.depth = depth
+        self.sums = sums
         self.item_layout = chain_item_layout(self.key_shape, index_width, depth)
         super().__init__({
             "valid": In(1),
@@ -104,35 +105,46 @@ class TopKChain(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Keys are kept in unsigned order (sign bit flipped). Entry i holds the row's i-th best so far; the first
-        # `fill` entries are in use, so no entry has a valid bit to update and keys and indices need no reset.
+        # Keys are kept in unsigned order (sign bit flipped). Entry i holds the row's i-th best so far; the used
+        # entries come first, and only the record of how many there are is reset, not keys and indices.
         order = self.key_shape.signed
         key = as_ordered(self.key)
         keys = [Signal(self.key_shape.width, name=f"e{i}_key", reset_less=True) for i in range(self.depth)]
         indices = [Signal(self.index_width, name=f"e{i}_index", reset_less=True) for i in range(self.depth)]
-        fill = Signal(range(self.depth + 1))
         new_row = Signal()                              # the row marker came last cycle: the list restarts empty
         m.d.sync += new_row.eq(self.last)
-        fill_now = Mux(new_row, 0, fill)
+        # The record of used entries, two spellings of one thing (the same outputs at every cycle,
+        # tests/test_chain_spellings.py): synthesis keeps a thermometer code (bit i: entry i is in use; one flip-flop
+        # and one LUT input per entry), the Verilated device (SumStyle.OPERATOR) a count, one word to update.
+        if self.sums is SumStyle.OPERATOR:
+            used = Signal(range(self.depth + 1), name="fill")
+            used_now = Mux(new_row, 0, used)
+            free = [used_now <= i for i in range(self.depth)]
+            used_next = Mux(self.valid & (used_now < self.depth), used_now + 1, used_now)
+        else:
+            used = Signal(self.depth, name="used")
+            used_now = Mux(new_row, 0, used)
+            free = [~used_now[i] for i in range(self.depth)]
+            used_next = Mux(self.valid, Cat(1, used_now[:-1]), used_now)    # one more in use, up to all
+        m.d.sync += used.eq(used_next)
         # beats[i]: the candidate goes at or above entry i. Monotone in i (the list is sorted, unused entries
         # last), so the candidate lands at the first such entry and each entry below takes its upper neighbour's.
         beats = [Signal(name=f"beats{i}") for i in range(self.depth)]
         for i in range(self.depth):
-            m.d.comb += beats[i].eq(self.valid & ((fill_now <= i) | (key > keys[i])))
+            m.d.comb += beats[i].eq(self.valid & (free[i] | (key > keys[i])))
             with m.If(beats[i]):
                 if i == 0:
                     m.d.sync += [keys[i].eq(key), indices[i].eq(self.index)]
                 else:
                     m.d.sync += [keys[i].eq(Mux(beats[i - 1], keys[i - 1], key)),
                                  indices[i].eq(Mux(beats[i - 1], indices[i - 1], self.index))]
-        m.d.sync += fill.eq(Mux(self.valid & (fill_now < self.depth), fill_now + 1, fill_now))
 
         # The finished row: the list as the cycle after its marker finds it, copied at once (a clock enable).
         shadow_keys = [Signal.like(k, name=f"shadow{i}_key", reset_less=True) for i, k in enumerate(keys)]
         shadow_indices = [Signal.like(x, name=f"shadow{i}_index", reset_less=True) for i, x in enumerate(indices)]
-        shadow_fill = Signal.like(fill, reset_less=True)
+        shadow_used = Signal.like(used, reset_less=True)
         with m.If(new_row):
-            m.d.sync += shadow_fill.eq(fill)
+            m.d.sync += shadow_used.eq(used)
             m.d.sync += [dst.eq(src) for dst, src in zip(shadow_keys + shadow_indices, keys + indices)]
         row_ready = new_row                             # the shadows are loaded at the end of this cycle
 
@@ -149,7 +161,7 @@ class TopKChain(wiring.Component):
         with m.If(start):
             m.d.sync += [active.eq(1), ptr.eq(0), cur_k.eq(row_k)]
 
-        entry_valid = ptr < shadow_fill
+        entry_valid = ptr < shadow_used if self.sums is SumStyle.OPERATOR else mux_tree(shadow_used, ptr)
         entry_key, entry_index = mux_tree(shadow_keys, ptr), mux_tree(shadow_indices, ptr)
         if order:
             entry_key = Cat(entry_key[:-1], ~entry_key[-1])    # back from unsigned order
