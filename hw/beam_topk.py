@@ -49,7 +49,7 @@ class BeamTopK(wiring.Component):
         cfg = self.cfg
         streams = []
         for lane in range(cfg.lanes):
-            chain = TopKChain(signed(cfg.logit_bits), cfg.token_bits - self.lane_bits, cfg.k_max)
+            chain = TopKChain(signed(cfg.logit_bits), cfg.token_bits - self.lane_bits, cfg.k_max, sums=self.sums)
             m.submodules[f"chain{lane}"] = chain
             if self.lane_bits:
                 beat_index = self.base[self.lane_bits:]

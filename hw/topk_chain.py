@@ -1,21 +1,19 @@
-"""The systolic top-K chain: K cells sort a stream of candidates, one per cycle, rows delimited by a marker.
+"""The top-K chain: a sorted list of K entries takes a stream of candidates, one per cycle, rows delimited by a marker.
 
-Each cycle every cell compares the candidate handed down by its upper neighbour with the one it holds, keeps the
-better and hands the other one down (registered), so a cell only ever talks to its neighbours and the logic depth
-does not grow with K. Cell i sees candidate t at cycle t + i, after every earlier candidate: the chain computes
-exactly the sequential insertion "walk down the sorted list, swap where the newcomer is better".
+Each cycle every entry compares the arriving candidate with the key it holds (`beats`: the entry is unused, or
+the candidate's key is strictly larger). The list is sorted and its used entries come first, so the flags are
+monotone: the candidate lands at the first flagged entry and each flagged entry below it takes its upper
+neighbour's item (a 2:1 mux behind a clock enable); the K-th falls off. That is the sequential insertion "walk
+down the sorted list, insert before the first smaller key" in one cycle, so after every cycle the list is the
+sorted top K of the row so far. Equal keys leave in arrival order (a new candidate goes below equal keys); a caller
+that wants another tie rule puts it in the key's low bits. An entry is idle unless the candidate reaches it: with
+random keys that is a few cycles per row, so a simulator spends one compare per entry per cycle and little else.
 
-Ties without comparing indices: in sequential insertion a *fresh* candidate (never held by a cell) is newer than
-everything in the list, so it displaces only a strictly smaller key and lands after equal keys; once it has been
-placed, the item it pushed out (*displaced*) ranks before everything below it, so a displaced item always displaces.
-Equal keys therefore leave in arrival order; a caller that wants another tie rule puts it in the key's low bits.
-
-Rows: the marker rides with (or, with valid=0, as) the row's last candidate. The cycle after it passed cell i,
-the cell copies its final value into its shadow register (a clock enable, no mux) and treats itself as empty for
-the next row, which streams in without a bubble. Shadow j holds the row's j-th best from 2 + j cycles after the
-marker entered, so a reader that starts at shadow 0 once the marker has left cell 0 and advances at most one entry
-per cycle never overtakes the loading wave. It streams exactly k items per row, best first; `real` = 0 marks
-empty cells (the row had fewer than k candidates), which rank below every key.
+Rows: the marker rides with (or, with valid=0, as) the row's last candidate. The cycle after it, the whole list is
+copied into the shadow registers (a clock enable) and the list counts as empty (the record of used entries
+restarts), so the next row streams in without a bubble. The reader starts at shadow 0 once they are loaded
+and streams exactly k items per row, best first; `real` = 0 marks padding (the row had fewer than k candidates),
+which ranks below every key; a padding item's key and index are whatever the entry last held.
 
 One finished row is held (`row_buffers` = 1): the next marker may enter once `row_done` has pulsed for the
 previous row. Entries read after that (a consumer discarding the rest of a row) may already hold the next row.
@@ -82,17 +80,18 @@ class TopKChain(wiring.Component):
     """Top-`k` (runtime, 1..depth) of each row of (key, index) candidates, larger key first, ties in arrival order.
 
     Ports: `valid`, `key`, `index`, `last` (row-end marker; may come with valid=0), `k` (sampled with `last`)
-    feed cell 0 combinationally; `o` streams each row's k items; `row_done` pulses when a row's last item is taken.
+    feed every entry combinationally; `o` streams each row's k items; `row_done` pulses when a row's last item is taken.
     """
 
     row_buffers = 1
     #: cycles from the marker entering to the row's first item on `o` (with `o.ready` high)
     latency = 3
 
-    def __init__(self, key_shape, index_width, depth):
+    def __init__(self, key_shape, index_width, depth, *, sums: SumStyle = SumStyle.SHALLOW):
         self.key_shape = Shape.cast(key_shape)
         self.index_width = index_width
         self.depth = depth
+        self.sums = sums
         self.item_layout = chain_item_layout(self.key_shape, index_width, depth)
         super().__init__({
             "valid": In(1),
@@ -106,43 +105,48 @@ class TopKChain(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Each field of a held item is a signal of its own and keys are kept in unsigned order (sign bit flipped):
-        # the same LUTs, but a simulator updates plain words instead of masking fields in and out of one vector.
-        # Only the valid bits are reset; keys and indices are never read unless their valid bit is set.
+        # Keys are kept in unsigned order (sign bit flipped). Entry i holds the row's i-th best so far; the used
+        # entries come first, and only the record of how many there are is reset, not keys and indices.
         order = self.key_shape.signed
-
-        def item(name):
-            return (Signal(name=f"{name}_valid"), Signal(self.key_shape.width, name=f"{name}_key", reset_less=True),
-                    Signal(self.index_width, name=f"{name}_index", reset_less=True))
-
-        # What enters cell i: the chain input for cell 0, the upper neighbour's handed-down item otherwise.
-        p_valid, p_key, p_index, p_disp, p_mark = self.valid, as_ordered(self.key), self.index, 0, self.last
-        shadows = []
+        key = as_ordered(self.key)
+        keys = [Signal(self.key_shape.width, name=f"e{i}_key", reset_less=True) for i in range(self.depth)]
+        indices = [Signal(self.index_width, name=f"e{i}_index", reset_less=True) for i in range(self.depth)]
+        new_row = Signal()                              # the row marker came last cycle: the list restarts empty
+        m.d.sync += new_row.eq(self.last)
+        # The record of used entries, two spellings of one thing (the same outputs at every cycle,
+        # tests/test_chain_spellings.py): synthesis keeps a thermometer code (bit i: entry i is in use; one flip-flop
+        # and one LUT input per entry), the Verilated device (SumStyle.OPERATOR) a count, one word to update.
+        if self.sums is SumStyle.OPERATOR:
+            used = Signal(range(self.depth + 1), name="fill")
+            used_now = Mux(new_row, 0, used)
+            free = [used_now <= i for i in range(self.depth)]
+            used_next = Mux(self.valid & (used_now < self.depth), used_now + 1, used_now)
+        else:
+            used = Signal(self.depth, name="used")
+            used_now = Mux(new_row, 0, used)
+            free = [~used_now[i] for i in range(self.depth)]
+            used_next = Mux(self.valid, Cat(1, used_now[:-1]), used_now)    # one more in use, up to all
+        m.d.sync += used.eq(used_next)
+        # beats[i]: the candidate goes at or above entry i. Monotone in i (the list is sorted, unused entries
+        # last), so the candidate lands at the first such entry and each entry below takes its upper neighbour's.
+        beats = [Signal(name=f"beats{i}") for i in range(self.depth)]
         for i in range(self.depth):
-            s_valid, s_key, s_index = item(f"s{i}")     # the item the cell holds
-            q_valid, q_key, q_index = item(f"q{i}")     # the item it hands down
-            q_disp = Signal(name=f"q{i}_disp")          # ... which was held by this cell (displaced)
-            q_mark = Signal(name=f"q{i}_mark")          # the row marker passed here last cycle
-            shadow = item(f"shadow{i}")
+            m.d.comb += beats[i].eq(self.valid & (free[i] | (key > keys[i])))
+            with m.If(beats[i]):
+                if i == 0:
+                    m.d.sync += [keys[i].eq(key), indices[i].eq(self.index)]
+                else:
+                    m.d.sync += [keys[i].eq(Mux(beats[i - 1], keys[i - 1], key)),
+                                 indices[i].eq(Mux(beats[i - 1], indices[i - 1], self.index))]
 
-            occupied = s_valid & ~q_mark                # a new row sees the cell empty
-            take = p_valid & (p_disp | ~occupied | (p_key > s_key))
-            with m.If(take):
-                m.d.sync += [s_key.eq(p_key), s_index.eq(p_index)]
-            m.d.sync += [
-                s_valid.eq(take | occupied),
-                q_key.eq(Mux(take, s_key, p_key)),
-                q_index.eq(Mux(take, s_index, p_index)),
-                q_valid.eq(Mux(take, occupied, p_valid)),
-                q_disp.eq(take),
-                q_mark.eq(p_mark),
-            ]
-            with m.If(q_mark):
-                m.d.sync += [dst.eq(src) for dst, src in zip(shadow, (s_valid, s_key, s_index))]
-            shadows.append(shadow)
-            p_valid, p_key, p_index, p_disp, p_mark = q_valid, q_key, q_index, q_disp, q_mark
-            if i == 0:
-                row_ready = q_mark                      # shadow 0 is loaded at the end of this cycle
+        # The finished row: the list as the cycle after its marker finds it, copied at once (a clock enable).
+        shadow_keys = [Signal.like(k, name=f"shadow{i}_key", reset_less=True) for i, k in enumerate(keys)]
+        shadow_indices = [Signal.like(x, name=f"shadow{i}_index", reset_less=True) for i, x in enumerate(indices)]
+        shadow_used = Signal.like(used, reset_less=True)
+        with m.If(new_row):
+            m.d.sync += shadow_used.eq(used)
+            m.d.sync += [dst.eq(src) for dst, src in zip(shadow_keys + shadow_indices, keys + indices)]
+        row_ready = new_row                             # the shadows are loaded at the end of this cycle
 
         # The reader: one row at a time, shadow 0 first, at most one entry per cycle.
         row_k = Signal.like(self.k)                     # k of the row whose marker entered last
@@ -157,7 +161,8 @@ class TopKChain(wiring.Component):
         with m.If(start):
             m.d.sync += [active.eq(1), ptr.eq(0), cur_k.eq(row_k)]
 
-        entry_valid, entry_key, entry_index = (mux_tree([shadow[f] for shadow in shadows], ptr) for f in range(3))
+        entry_valid = ptr < shadow_used if self.sums is SumStyle.OPERATOR else mux_tree(shadow_used, ptr)
+        entry_key, entry_index = mux_tree(shadow_keys, ptr), mux_tree(shadow_indices, ptr)
         if order:
             entry_key = Cat(entry_key[:-1], ~entry_key[-1])    # back from unsigned order
         is_last = ptr + 1 >= cur_k
