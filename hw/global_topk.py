@@ -63,8 +63,10 @@ class GlobalTopK(wiring.Component):
 
         x = Signal(rank_bits)
         m.d.comb += x.eq(Cat(~self.token, ~self.beam, as_ordered(self.score)))
-        # beats[i]: the candidate belongs before entry i (monotone in i: the list is sorted).
-        beats = [~v | greater_than(x, r, style=self.sums) for v, r in zip(valid, rank)]
+        # beats[i]: there is a candidate and it belongs before entry i (monotone in i: the list is sorted). With no
+        # candidate the next list is the list itself, so the list and the output buffer load the same next-list
+        # logic (one LUT per bit and entry, not one each).
+        beats = [self.valid & (~v | greater_than(x, r, style=self.sums)) for v, r in zip(valid, rank)]
         new_valid, new_rank = [], []
         for i in range(depth):
             if i == 0:
@@ -78,8 +80,8 @@ class GlobalTopK(wiring.Component):
             m.d.sync += [r.eq(n) for r, n in zip(rank, new_rank)]
         with m.If(self.step_last):
             m.d.sync += [v.eq(0) for v in valid]
-            m.d.sync += [o.eq(Mux(self.valid, n, v)) for o, n, v in zip(out_valid, new_valid, valid)]
-            m.d.sync += [o.eq(Mux(self.valid, n, r)) for o, n, r in zip(out_rank, new_rank, rank)]
+            m.d.sync += [o.eq(n) for o, n in zip(out_valid, new_valid)]
+            m.d.sync += [o.eq(n) for o, n in zip(out_rank, new_rank)]
         with m.Elif(self.valid):
             m.d.sync += [v.eq(n) for v, n in zip(valid, new_valid)]
 

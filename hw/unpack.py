@@ -75,8 +75,13 @@ class Unpack(wiring.Component):
         """VOCAB, BEAMS and K registers describe a step this build can run (docs/interface.md §3)."""
         cfg = self._cfg
         v, b, k = self.vocab, self.beams, self.k
-        # K <= B*V: only needs a product when V < K <= K_MAX <= 255, and then V and B fit 8 bits.
-        k_fits = (v >= k) | (b[:8] * v[:8] >= k)
+        # K <= B*V only matters where the other checks pass: then K fits k_bits and B fits b_bits, and a product is
+        # only needed when V < K, so V fits k_bits too. Narrow operands keep this path (register values to the
+        # stream's ready) a few LUTs deep.
+        k_bits, b_bits = cfg.k_max.bit_length(), cfg.beams_max.bit_length()
+        kk, vv = k[:k_bits], v[:k_bits]
+        v_ge_k = (v[k_bits:] != 0) | (vv >= kk)
+        k_fits = v_ge_k | (b[:b_bits] * vv >= kk)
         return ((v >= 1) & (v <= cfg.vocab_max) & (b >= 1) & (b <= cfg.beams_max)
                 & (k >= 1) & (k <= cfg.k_max) & k_fits)
 

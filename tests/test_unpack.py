@@ -139,3 +139,38 @@ def test_row_and_step_ends_wait_for_credits():
     out = simulate(beats, vocab=4, beams=2, k=1, credits=lambda cycle: cycle % 5 == 4)
     assert out["taken"] == len(beats) and out["framing"] == 0
     assert [b["last"] for b in out["beats"]] == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("k_max,beams_max,vocab_max", [(4, 3, 8), (16, 8, 1 << 18), (64, 8, 1 << 18), (255, 255, 300)])
+def test_config_check_matches_the_documented_rule(k_max, beams_max, vocab_max):
+    """1 <= V <= VOCAB_MAX, 1 <= B <= BEAMS_MAX, 1 <= K <= K_MAX, K <= B*V, for 32-bit register values: edges, high
+    bits that a narrowed compare or product must not alias away, and random words."""
+    import random
+    cfg = CoreConfig(lanes=1, k_max=k_max, beams_max=beams_max, vocab_max=vocab_max, fmt="fp32")
+    dut = Unpack(cfg)
+    rng = random.Random(13)
+    edges = {0, 1, 2, 3, k_max - 1, k_max, k_max + 1, beams_max, beams_max + 1, vocab_max, vocab_max + 1,
+             255, 256, 257, 1 << 8 | 1, 1 << 16 | 2, 1 << 31 | 1, (1 << 32) - 1}
+    small = sorted(x for x in edges if 0 <= x < 1 << 32)
+    cases = [(v, b, k) for v in small for b in small for k in small]
+    cases += [(rng.randrange(k_max + 2), rng.randrange(beams_max + 2), rng.randrange(k_max + 2)) for _ in range(300)]
+    cases += [(rng.getrandbits(32), rng.getrandbits(32), rng.getrandbits(32)) for _ in range(100)]
+
+    def expected(v, b, k):
+        return 1 <= v <= vocab_max and 1 <= b <= beams_max and 1 <= k <= k_max and k <= b * v
+
+    got = []
+
+    async def testbench(ctx):
+        for v, b, k in cases:
+            ctx.set(dut.vocab, v)
+            ctx.set(dut.beams, b)
+            ctx.set(dut.k, k)
+            got.append(bool(ctx.get(dut.config_ok())))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    wrong = [(case, g) for case, g in zip(cases, got) if g != expected(*case)]
+    assert not wrong, wrong[:5]
+    assert any(got) and not all(got)
