@@ -60,6 +60,7 @@ class Unpack(wiring.Component):
             "row_credit": In(1),       # the datapath can take one more finished row
             "step_credit": In(1),      # ... and one more finished step
             "datapath_empty": In(1),   # no step in flight (K may change only then)
+            "config_written": In(1),   # VOCAB, BEAMS or K changed at this cycle's start
             "step_k": Out(range(cfg.k_max + 1)),
             "header_valid": Out(1),
             "header_score": Out(32),   # the beam score's fp32 bits
@@ -95,16 +96,20 @@ class Unpack(wiring.Component):
         step_beams = Signal(range(cfg.beams_max + 1))
         step_vocab = Signal(range(cfg.vocab_max + 1))
         left = Signal(range(cfg.vocab_max + 1))           # tokens of the row not yet streamed
+        row_end = Signal(init=1)                          # left <= P: registered, off the ready path
         base = Signal(cfg.token_bits)
         first = Signal()
 
+        # The check is registered (its compares and product stay off the stream's ready path), so it is a cycle
+        # old: a step may not start on the cycle after reset or after a write to VOCAB, BEAMS or K.
         config_ok = Signal()
-        m.d.comb += config_ok.eq(self.config_ok())
+        checked = Signal()
+        m.d.sync += [config_ok.eq(self.config_ok()), checked.eq(1)]
+        config_stale = self.config_written | ~checked
         starting = (state == _State.HEADER) & ~in_step
         taken = self.i.valid & self.i.ready
         tlast = self.i.p.last
 
-        row_end = left <= cfg.lanes
         step_end = row_end & (beam == step_beams - 1)
         # Which beats close a row / the step (and so need credits): the row's last data beat, any TLAST, and a
         # header carrying TLAST (unless it starts a step that is rejected outright).
@@ -120,7 +125,8 @@ class Unpack(wiring.Component):
         # BeamTopK and GlobalTopK take one K per step: a step with another K waits until the datapath is empty.
         k_change_wait = starting & (self.k != self.step_k) & ~self.datapath_empty
         m.d.comb += self.i.ready.eq(~self.clear & ~(closes_row & ~self.row_credit)
-                                    & ~(closes_step & ~self.step_credit) & ~k_change_wait)
+                                    & ~(closes_step & ~self.step_credit) & ~k_change_wait
+                                    & ~(starting & config_stale))
         m.d.comb += self.busy.eq(~starting)
 
         m.d.sync += [self.header_valid.eq(0), self.beat_valid.eq(0),
@@ -150,7 +156,8 @@ class Unpack(wiring.Component):
                             m.d.sync += [in_step.eq(1), beam.eq(0), step_beams.eq(self.beams),
                                          step_vocab.eq(self.vocab), self.step_k.eq(self.k)]
                         m.d.sync += [self.header_valid.eq(1), self.header_score.eq(self.i.p.data[:32]),
-                                     left.eq(Mux(starting, self.vocab, step_vocab)), base.eq(0), first.eq(1)]
+                                     left.eq(Mux(starting, self.vocab, step_vocab)), base.eq(0), first.eq(1),
+                                     row_end.eq(Mux(starting, self.vocab, step_vocab) <= cfg.lanes)]
                         with m.If(tlast):
                             # TLAST on a header: close the step with an empty row so the datapath sees its end.
                             emit_beat(mask=0, first=1, last=1, step_last=1, drop=1)
@@ -162,7 +169,8 @@ class Unpack(wiring.Component):
                     closes = step_end | tlast
                     drop = step_end != tlast
                     emit_beat(mask=lane_mask, first=first, last=row_end | tlast, step_last=closes, drop=drop)
-                    m.d.sync += [left.eq(left - cfg.lanes), base.eq(base + cfg.lanes), first.eq(0)]
+                    m.d.sync += [left.eq(left - cfg.lanes), base.eq(base + cfg.lanes), first.eq(0),
+                                 row_end.eq(left <= 2 * cfg.lanes)]       # left > P here, unless the row ends
                     with m.If(closes):
                         m.d.sync += in_step.eq(0)
                         m.d.sync += self.framing_error.eq(drop)

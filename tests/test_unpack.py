@@ -24,8 +24,11 @@ def step_beats(beams, vocab, *, lanes=CFG.lanes, tag=0):
     return beats
 
 
-def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: True):
-    """Present `beats` back to back; return per-cycle records of what Unpack emitted."""
+def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: True, offer_from=0, reconfigure=None):
+    """Present `beats` back to back from cycle `offer_from`; return per-cycle records of what Unpack emitted.
+
+    reconfigure = (cycle, vocab, beams, k): a register write that lands at that cycle (with its `config_written`).
+    """
     dut = Unpack(CFG)
     out = {"beats": [], "headers": [], "framing": 0, "config": 0, "starts": 0, "taken": 0}
 
@@ -40,7 +43,13 @@ def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: Tru
             ctx.set(dut.row_credit, ok)
             ctx.set(dut.step_credit, ok)
             ctx.set(dut.clear, cycle == clear_at)
-            if index < len(beats):
+            written = reconfigure is not None and cycle == reconfigure[0]
+            if written:
+                ctx.set(dut.vocab, reconfigure[1])
+                ctx.set(dut.beams, reconfigure[2])
+                ctx.set(dut.k, reconfigure[3])
+            ctx.set(dut.config_written, written)
+            if offer_from <= cycle and index < len(beats):
                 ctx.set(dut.i.valid, 1)
                 ctx.set(dut.i.p.data, beats[index][0])
                 ctx.set(dut.i.p.last, beats[index][1])
@@ -127,8 +136,23 @@ def test_k_at_the_limit_of_beams_times_vocab_is_valid():
     assert out["config"] == 0 and out["framing"] == 0 and len(out["beats"]) == 2
 
 
+@pytest.mark.parametrize("bad_before", [True, False])
+def test_a_step_offered_as_the_registers_change_runs_with_the_new_values(bad_before):
+    """The config check is a registered copy: a step whose header comes on the cycle a write lands waits a cycle,
+    then starts with the check of the new values (no config error after an invalid one, an error after a valid
+    one)."""
+    good, bad = (3, 2, 2), (0, 2, 2)
+    before, after = (bad, good) if bad_before else (good, bad)
+    beats = step_beats(2, 3)
+    out = simulate(beats, vocab=before[0], beams=before[1], k=before[2], offer_from=5, reconfigure=(5, *after))
+    if bad_before:
+        assert out["config"] == 0 and out["starts"] == 1 and len(out["beats"]) == 4
+    else:
+        assert out["config"] == 1 and out["starts"] == 0 and out["beats"] == []
+
+
 def test_clear_mid_step_drains_the_rest_silently():
-    out = simulate(step_beats(2, 5) + step_beats(2, 5, tag=1), vocab=5, beams=2, k=1, clear_at=3)
+    out = simulate(step_beats(2, 5) + step_beats(2, 5, tag=1), vocab=5, beams=2, k=1, clear_at=4)
     assert out["framing"] == 0 and out["config"] == 0
     tail = [b["data"] for b in out["beats"]][-7:]
     assert tail == [0x1002, 0x2001, 0x2002, 0x2003, 0x2101, 0x2102, 0x2103]
