@@ -29,6 +29,7 @@ class AxiLiteRegisters(wiring.Component):
             "k": Out(32),
             "per_row": Out(1),           # MODE bit0
             "clear": Out(1),
+            "config_written": Out(1),    # VOCAB, BEAMS or K took a write at this cycle's start
             "status": In(3),
             "cycles": In(32),
             "steps": In(32),
@@ -49,7 +50,7 @@ class AxiLiteRegisters(wiring.Component):
             m.d.sync += [aw_addr.eq(self.aw.payload), aw_full.eq(1)]
         with m.If(self.w.valid & self.w.ready):
             m.d.sync += [w_data.eq(self.w.p.data), w_strb.eq(self.w.p.strb), w_full.eq(1)]
-        m.d.sync += self.clear.eq(0)
+        m.d.sync += [self.clear.eq(0), self.config_written.eq(0)]
         with m.If(aw_full & w_full & ~self.b.valid):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), self.b.valid.eq(1)]
             word = aw_addr[2:]
@@ -61,6 +62,7 @@ class AxiLiteRegisters(wiring.Component):
                         m.d.sync += self.per_row.eq((w_data & MODE_PER_ROW).any())
                 for offset, reg in writable.items():
                     with m.Case(offset >> 2):
+                        m.d.sync += self.config_written.eq(1)
                         for byte in range(4):
                             with m.If(w_strb[byte]):
                                 m.d.sync += reg[8 * byte:8 * byte + 8].eq(w_data[8 * byte:8 * byte + 8])

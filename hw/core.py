@@ -24,7 +24,7 @@ from .global_topk import GlobalTopK
 from .interface import RESULT_FIELDS, SCORE_BITS, CoreConfig
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .pipelined_arith import SumStyle, delayed, pipelined_sum, sum_latency
+from .pipelined_arith import SumStyle, counter, delayed, pipelined_sum, sum_latency
 from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
@@ -48,6 +48,7 @@ class Core(wiring.Component):
             "beams": In(32),
             "k": In(32),
             "clear": In(1),
+            "config_written": In(1),     # VOCAB, BEAMS or K changed at this cycle's start
             "per_row": In(1),            # MODE bit: each row's k best instead of the step's (taken at a step's start)
             "busy": Out(1),
             "framing_error": Out(1),     # sticky until clear
@@ -62,7 +63,7 @@ class Core(wiring.Component):
         m.submodules.unpack = unpack = Unpack(cfg)
         wiring.connect(m, wiring.flipped(self.i), unpack.i)
         m.d.comb += [unpack.clear.eq(self.clear), unpack.vocab.eq(self.vocab), unpack.beams.eq(self.beams),
-                     unpack.k.eq(self.k)]
+                     unpack.k.eq(self.k), unpack.config_written.eq(self.config_written)]
 
         # Everything behind Unpack restarts empty on clear.
         dp = Module()
@@ -155,8 +156,7 @@ class Core(wiring.Component):
                       global_topk.o.ready.eq(results.w_rdy)]
 
         # Steps in flight, in order: whether to drop its results, and the cycle its first beat came in.
-        now = Signal(COUNTER_BITS)
-        dp.d.sync += now.eq(now + 1)
+        now = counter(dp, COUNTER_BITS, 1, "now", style=self._sums)
         step_start = Signal(COUNTER_BITS)
         with dp.If(unpack.step_start):
             dp.d.sync += step_start.eq(now)
@@ -181,8 +181,10 @@ class Core(wiring.Component):
         terms = [(now, 1), (head.start, -1), (1, 1)]
         lat = sum_latency(terms, COUNTER_BITS)
         elapsed, _ = pipelined_sum(dp, terms[:2] + [(1 + lat, 1)], COUNTER_BITS, "elapsed", style=self._sums)
-        with dp.If(step_done & ~head.drop):
-            dp.d.sync += [self.cycles.eq(elapsed), self.steps.eq(self.steps + 1)]
+        delivered = step_done & ~head.drop
+        with dp.If(delivered):
+            dp.d.sync += self.cycles.eq(elapsed)
+        dp.d.comb += self.steps.eq(counter(dp, COUNTER_BITS, delivered, "steps_delivered", style=self._sums))
 
         # Credits, counted from the input beat that closes a row / unit (its registered copy is `*_closed`). A unit
         # is a step, or in per-row mode a row; at most BEAMS_MAX units are held between their closing beat and

@@ -55,16 +55,21 @@ class GlobalTopK(wiring.Component):
         cfg = self.cfg
         depth = cfg.k_max
         rank_bits = cfg.token_bits + cfg.beam_bits + SCORE_BITS
-        # Valid bits are reset; rank words are never read unless their valid bit is set.
+        # An empty entry holds the padding's rank word, (SCORE_NEG_INF, beam 0, token 0): it starts and restarts
+        # so (a synchronous set/reset of its flip-flops), and a shift down only moves padding into empty entries.
+        # So the reader needs no valid bit; a real candidate with that word reads the same as padding anyway.
+        low_bits = cfg.token_bits + cfg.beam_bits
+        pad = ((SCORE_NEG_INF % (1 << SCORE_BITS)) ^ (1 << (SCORE_BITS - 1))) << low_bits | ((1 << low_bits) - 1)
         valid = [Signal(name=f"e{i}_valid") for i in range(depth)]
-        rank = [Signal(rank_bits, name=f"e{i}_rank", reset_less=True) for i in range(depth)]
-        out_valid = [Signal(name=f"out{i}_valid") for i in range(depth)]
+        rank = [Signal(rank_bits, name=f"e{i}_rank", init=pad) for i in range(depth)]
         out_rank = [Signal(rank_bits, name=f"out{i}_rank", reset_less=True) for i in range(depth)]
 
         x = Signal(rank_bits)
         m.d.comb += x.eq(Cat(~self.token, ~self.beam, as_ordered(self.score)))
-        # beats[i]: the candidate belongs before entry i (monotone in i: the list is sorted).
-        beats = [~v | greater_than(x, r, style=self.sums) for v, r in zip(valid, rank)]
+        # beats[i]: there is a candidate and it belongs before entry i (monotone in i: the list is sorted). With no
+        # candidate the next list is the list itself, so the list and the output buffer load the same next-list
+        # logic (one LUT per bit and entry, not one each).
+        beats = [self.valid & (~v | greater_than(x, r, style=self.sums)) for v, r in zip(valid, rank)]
         new_valid, new_rank = [], []
         for i in range(depth):
             if i == 0:
@@ -74,14 +79,11 @@ class GlobalTopK(wiring.Component):
                 nr = Mux(beats[i], Mux(beats[i - 1], rank[i - 1], x), rank[i])
             new_valid.append(nv)
             new_rank.append(nr)
-        with m.If(self.valid):
-            m.d.sync += [r.eq(n) for r, n in zip(rank, new_rank)]
         with m.If(self.step_last):
-            m.d.sync += [v.eq(0) for v in valid]
-            m.d.sync += [o.eq(Mux(self.valid, n, v)) for o, n, v in zip(out_valid, new_valid, valid)]
-            m.d.sync += [o.eq(Mux(self.valid, n, r)) for o, n, r in zip(out_rank, new_rank, rank)]
+            m.d.sync += [v.eq(0) for v in valid] + [r.eq(pad) for r in rank]
+            m.d.sync += [o.eq(n) for o, n in zip(out_rank, new_rank)]
         with m.Elif(self.valid):
-            m.d.sync += [v.eq(n) for v, n in zip(valid, new_valid)]
+            m.d.sync += [v.eq(n) for v, n in zip(valid, new_valid)] + [r.eq(n) for r, n in zip(rank, new_rank)]
 
         # The reader: the buffer's first k entries, entry 0 first, one per cycle.
         step_k = Signal.like(self.k)
@@ -89,7 +91,7 @@ class GlobalTopK(wiring.Component):
         pending = Signal()                              # a finished step waits for the reader
         active = Signal()
         ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
-        entry_valid, entry_rank = mux_tree(out_valid, ptr), mux_tree(out_rank, ptr)
+        entry_rank = mux_tree(out_rank, ptr)
         score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
         is_last = ptr + 1 >= step_k
         load = active & (~self.o.valid | self.o.ready)
@@ -101,9 +103,9 @@ class GlobalTopK(wiring.Component):
         with m.If(load):
             m.d.sync += [
                 self.o.valid.eq(1),
-                self.o.p.score.eq(Mux(entry_valid, Cat(score_bits[:-1], ~score_bits[-1]).as_signed(), SCORE_NEG_INF)),
-                self.o.p.beam.eq(Mux(entry_valid, ~entry_rank[cfg.token_bits:cfg.token_bits + cfg.beam_bits], 0)),
-                self.o.p.token.eq(Mux(entry_valid, ~entry_rank[:cfg.token_bits], 0)),
+                self.o.p.score.eq(Cat(score_bits[:-1], ~score_bits[-1]).as_signed()),
+                self.o.p.beam.eq(~entry_rank[cfg.token_bits:cfg.token_bits + cfg.beam_bits]),
+                self.o.p.token.eq(~entry_rank[:cfg.token_bits]),
                 self.o.p.last.eq(is_last),
                 self.o.p.end.eq(step_end),
                 ptr.eq(ptr + 1),

@@ -172,13 +172,17 @@ class OnlineLogSumExp(wiring.Component):
         way_run = Signal(range(K), name="way_run")
         seen_run = Signal(range(K + 1), name="seen_run")
         e_way = Array(Signal(exp_t, name=f"e_way{p}") for p in range(K))
-        e_now = Mux(b_first, e_beat, Mux(e_beat > run_max, e_beat, run_max))
-        way_now = Mux(b_first, 0, Mux(way_run == K - 1, 0, way_run + 1))
+        beat_wins = e_beat > run_max
+        e_now = Mux(b_first, e_beat, Mux(beat_wins, e_beat, run_max))
+        way_next = Mux(way_run == K - 1, 0, way_run + 1)
+        way_now = Mux(b_first, 0, way_next)
         seen_now = Mux(b_first, 1, Mux(seen_run == K, K, seen_run + 1))
         with m.If(b_valid):
             m.d.sync += [run_max.eq(e_now), way_run.eq(way_now), seen_run.eq(seen_now), e_way[way_now].eq(e_now)]
         e_b = registered(m, e_now, "e_b")
-        rise = registered(m, e_now - e_way[way_now], "rise")     # E_b - E_{b-K}; unused when fresh
+        # E_b - E_{b-K}, unused when fresh (so b_first is 0): both differences in parallel with the compare.
+        e_before = e_way[way_next]
+        rise = registered(m, Mux(beat_wins, e_beat - e_before, run_max - e_before), "rise")
         way = registered(m, way_now, "way")
         fresh = registered(m, b_first | (seen_run < K), "fresh")   # first beat of its way in this row
         seen = registered(m, seen_now, "seen")

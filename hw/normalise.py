@@ -34,7 +34,11 @@ class ScoreNormaliser(wiring.Component):
         assert lat == self._lat_sum
         dead = (self.key == self.cfg.key_neg_inf) | (self.beam_score == SCORE_NEG_INF) | self.neg_inf
         dead = delayed(m, dead, lat, "norm_dead")
+        # raw = high * 2^31 + low: above SCORE_MAX iff high >= 1, below -SCORE_MAX iff raw <= -2^31 (no wide compare)
+        high, low = raw[SCORE_BITS - 1:].as_signed(), raw[:SCORE_BITS - 1]
+        too_big = high > 0
+        too_small = (high < -1) | ((high == -1) & (low == 0))
         m.d.sync += self.score.eq(Mux(dead, SCORE_NEG_INF,
-                                  Mux(raw > SCORE_MAX, SCORE_MAX,
-                                  Mux(raw < -SCORE_MAX, -SCORE_MAX, raw))))
+                                  Mux(too_big, SCORE_MAX,
+                                  Mux(too_small, -SCORE_MAX, raw))))
         return m

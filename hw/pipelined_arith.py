@@ -58,27 +58,35 @@ class Product(NamedTuple):
     scale: int = 0
 
     def partial_terms(self, sign: int):
+        """[(value, sign, shift)]: the partial products, each `value << shift`."""
         if isinstance(self.b, int):
-            return [(self.a << (shift + self.scale), sign * digit) for shift, digit in csd_digits(self.b)]
-        return [(Mux(self.b[i], self.a, 0) << (i + self.scale), sign) for i in range(len(self.b))]
+            return [(self.a, sign * digit, shift + self.scale) for shift, digit in csd_digits(self.b)]
+        return [(Mux(self.b[i], self.a, 0), sign, i + self.scale) for i in range(len(self.b))]
 
     def value(self):
         return (self.a * self.b) << self.scale
 
 
 def _partial_terms(terms):
-    """`terms` with every Product replaced by its partial products: what SHALLOW adds and its latency counts."""
+    """`terms` as (value, sign, shift), every Product replaced by its partial products: what SHALLOW adds."""
     out = []
-    for term, sign in terms:
-        out.extend(term.partial_terms(sign) if isinstance(term, Product) else [(term, sign)])
+    for i, (term, sign) in enumerate(terms):
+        if sign not in (1, -1):
+            raise ValueError(f"terms[{i}]: sign must be +1 or -1, got {sign!r}")
+        out.extend(term.partial_terms(sign) if isinstance(term, Product) else [(term, sign, 0)])
     return out
+
+
+def _has_constant_vector(terms, width: int) -> bool:
+    """Whether SHALLOW adds a constant vector: the integer terms and the +1 of each negated term do not cancel."""
+    constant = sum(sign * t << shift if isinstance(t, int) else (1 if sign < 0 else 0) for t, sign, shift in terms)
+    return bool(constant % (1 << width)) or all(isinstance(t, int) for t, _, _ in terms)
 
 
 def _vector_count(terms, width: int) -> int:
     terms = _partial_terms(terms)
-    constant = sum(sign * t if isinstance(t, int) else (1 if sign < 0 else 0) for t, sign in terms)
-    n = sum(1 for t, _ in terms if not isinstance(t, int))
-    return n + (1 if constant % (1 << width) or n == 0 else 0)
+    n = sum(1 for t, _, _ in terms if not isinstance(t, int))
+    return n + _has_constant_vector(terms, width)
 
 
 def sum_latency(terms, width: int, *, registered_output: bool = True) -> int:
@@ -106,17 +114,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     if style is SumStyle.OPERATOR:
         signals, constant = _term_signals(m, terms, width, name)
         return _operator_sum(m, terms, signals, constant, width, name, registered_output)
-    signals, constant = _term_signals(m, _partial_terms(terms), width, name)
-    vectors = []
-    for v, sign in signals:
-        if sign < 0:
-            vectors.append(~v)      # -v == ~v + 1 modulo 2^width
-            constant += 1
-        else:
-            vectors.append(v)
-    constant %= 1 << width
-    if constant or not vectors:
-        vectors.append(Const(constant, width))
+    vectors, constant = _narrow_vectors(m, _partial_terms(terms), width, name)
 
     latency = 0
     level = 0
@@ -163,6 +161,43 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     return result, latency
 
 
+def _narrow_vectors(m, terms, width: int, name: str):
+    """The vectors SHALLOW compresses, each term only as wide as its own bits, and the constant among them.
+
+    A term that is not full width is not sign-extended (or, negated, filled with ones) across the sum: a signed
+    value is its bits with the sign bit flipped, minus 2^(n-1); a negated one is its n bits inverted, plus
+    1 - 2^n. Those constants all go into the one constant vector, so the columns above a term stay empty and the
+    carry-save tree holds only real bits. Without a constant vector to hold them (_has_constant_vector), terms are
+    extended to the full width instead.
+    """
+    narrow = _has_constant_vector(terms, width)
+    vectors, constant = [], 0
+    for i, (term, sign, shift) in enumerate(terms):
+        if isinstance(term, int):
+            constant += sign * term << shift
+            continue
+        value = Value.cast(term)
+        n = len(value)
+        if narrow and n + shift < width:
+            bits = Cat(value[:-1], ~value[-1]) if value.shape().signed else value
+            offset = -(1 << (n - 1)) if value.shape().signed else 0      # value = bits + offset
+            if sign < 0:
+                bits, offset = ~bits, -offset + 1 - (1 << n)               # -(bits + offset) = ~bits + 1 - 2^n - offset
+            constant += offset << shift
+            v = Signal(width, name=f"{name}_t{i}")
+            m.d.comb += v.eq(bits << shift)
+        else:
+            v = Signal(width, name=f"{name}_t{i}")
+            m.d.comb += v.eq(value << shift)
+            if sign < 0:
+                v, constant = ~v, constant + 1      # -v == ~v + 1 modulo 2^width
+        vectors.append(v)
+    constant %= 1 << width
+    if narrow:
+        vectors.append(Const(constant, width))
+    return vectors, constant
+
+
 def _term_signals(m, terms, width: int, name: str):
     """([(width-bit signal, sign)] of the value terms, sum of the integer terms)."""
     signals, constant = [], 0
@@ -193,6 +228,27 @@ def _operator_sum(m, terms, signals, constant: int, width: int, name: str, regis
     result = Signal(signed(width), name=name)
     m.d.comb += result.eq(value)
     return result, latency
+
+
+def counter(m, width: int, inc, name: str, *, style: SumStyle = SumStyle.SHALLOW):
+    """A width-bit register that adds the 1-bit `inc` every cycle (wrapping), reset to 0.
+
+    SHALLOW keeps it as two halves: the carry into the upper one comes from a flag kept a cycle ahead (the lower half
+    is all ones), so no path crosses the whole width. OPERATOR is the plain `+ inc`; the value is the same.
+    """
+    if style is SumStyle.OPERATOR:
+        value = Signal(width, name=name)
+        m.d.sync += value.eq(value + inc)
+        return value
+    low_bits = width // 2
+    low = Signal(low_bits, name=f"{name}_lo")
+    high = Signal(width - low_bits, name=f"{name}_hi")
+    low_full = Signal(name=f"{name}_lo_full")
+    with m.If(inc):
+        m.d.sync += [low.eq(low + 1), low_full.eq(low == (1 << low_bits) - 2)]
+        with m.If(low_full):
+            m.d.sync += high.eq(high + 1)
+    return Cat(low, high)
 
 
 def csd_digits(constant: int) -> list[tuple[int, int]]:

@@ -79,7 +79,7 @@ class BeamstreamTop(wiring.Component):
         ]
         m.d.comb += [
             core.vocab.eq(regs.vocab), core.beams.eq(regs.beams), core.k.eq(regs.k), core.clear.eq(regs.clear),
-            core.per_row.eq(regs.per_row),
+            core.per_row.eq(regs.per_row), core.config_written.eq(regs.config_written),
             regs.status.eq(Cat(core.busy, core.framing_error, core.config_error)),  # registers.Status bits
             regs.cycles.eq(core.cycles), regs.steps.eq(core.steps),
         ]

@@ -60,6 +60,7 @@ class Unpack(wiring.Component):
             "row_credit": In(1),       # the datapath can take one more finished row
             "step_credit": In(1),      # ... and one more finished step
             "datapath_empty": In(1),   # no step in flight (K may change only then)
+            "config_written": In(1),   # VOCAB, BEAMS or K changed at this cycle's start
             "step_k": Out(range(cfg.k_max + 1)),
             "header_valid": Out(1),
             "header_score": Out(32),   # the beam score's fp32 bits
@@ -75,8 +76,13 @@ class Unpack(wiring.Component):
         """VOCAB, BEAMS and K registers describe a step this build can run (docs/interface.md §3)."""
         cfg = self._cfg
         v, b, k = self.vocab, self.beams, self.k
-        # K <= B*V: only needs a product when V < K <= K_MAX <= 255, and then V and B fit 8 bits.
-        k_fits = (v >= k) | (b[:8] * v[:8] >= k)
+        # K <= B*V only matters where the other checks pass: then K fits k_bits and B fits b_bits, and a product is
+        # only needed when V < K, so V fits k_bits too. Narrow operands keep this path (register values to the
+        # stream's ready) a few LUTs deep.
+        k_bits, b_bits = cfg.k_max.bit_length(), cfg.beams_max.bit_length()
+        kk, vv = k[:k_bits], v[:k_bits]
+        v_ge_k = (v[k_bits:] != 0) | (vv >= kk)
+        k_fits = v_ge_k | (b[:b_bits] * vv >= kk)
         return ((v >= 1) & (v <= cfg.vocab_max) & (b >= 1) & (b <= cfg.beams_max)
                 & (k >= 1) & (k <= cfg.k_max) & k_fits)
 
@@ -90,16 +96,20 @@ class Unpack(wiring.Component):
         step_beams = Signal(range(cfg.beams_max + 1))
         step_vocab = Signal(range(cfg.vocab_max + 1))
         left = Signal(range(cfg.vocab_max + 1))           # tokens of the row not yet streamed
+        row_end = Signal(init=1)                          # left <= P: registered, off the ready path
         base = Signal(cfg.token_bits)
         first = Signal()
 
+        # The check is registered (its compares and product stay off the stream's ready path), so it is a cycle
+        # old: a step may not start on the cycle after reset or after a write to VOCAB, BEAMS or K.
         config_ok = Signal()
-        m.d.comb += config_ok.eq(self.config_ok())
+        checked = Signal()
+        m.d.sync += [config_ok.eq(self.config_ok()), checked.eq(1)]
+        config_stale = self.config_written | ~checked
         starting = (state == _State.HEADER) & ~in_step
         taken = self.i.valid & self.i.ready
         tlast = self.i.p.last
 
-        row_end = left <= cfg.lanes
         step_end = row_end & (beam == step_beams - 1)
         # Which beats close a row / the step (and so need credits): the row's last data beat, any TLAST, and a
         # header carrying TLAST (unless it starts a step that is rejected outright).
@@ -115,7 +125,8 @@ class Unpack(wiring.Component):
         # BeamTopK and GlobalTopK take one K per step: a step with another K waits until the datapath is empty.
         k_change_wait = starting & (self.k != self.step_k) & ~self.datapath_empty
         m.d.comb += self.i.ready.eq(~self.clear & ~(closes_row & ~self.row_credit)
-                                    & ~(closes_step & ~self.step_credit) & ~k_change_wait)
+                                    & ~(closes_step & ~self.step_credit) & ~k_change_wait
+                                    & ~(starting & config_stale))
         m.d.comb += self.busy.eq(~starting)
 
         m.d.sync += [self.header_valid.eq(0), self.beat_valid.eq(0),
@@ -145,7 +156,8 @@ class Unpack(wiring.Component):
                             m.d.sync += [in_step.eq(1), beam.eq(0), step_beams.eq(self.beams),
                                          step_vocab.eq(self.vocab), self.step_k.eq(self.k)]
                         m.d.sync += [self.header_valid.eq(1), self.header_score.eq(self.i.p.data[:32]),
-                                     left.eq(Mux(starting, self.vocab, step_vocab)), base.eq(0), first.eq(1)]
+                                     left.eq(Mux(starting, self.vocab, step_vocab)), base.eq(0), first.eq(1),
+                                     row_end.eq(Mux(starting, self.vocab, step_vocab) <= cfg.lanes)]
                         with m.If(tlast):
                             # TLAST on a header: close the step with an empty row so the datapath sees its end.
                             emit_beat(mask=0, first=1, last=1, step_last=1, drop=1)
@@ -157,7 +169,8 @@ class Unpack(wiring.Component):
                     closes = step_end | tlast
                     drop = step_end != tlast
                     emit_beat(mask=lane_mask, first=first, last=row_end | tlast, step_last=closes, drop=drop)
-                    m.d.sync += [left.eq(left - cfg.lanes), base.eq(base + cfg.lanes), first.eq(0)]
+                    m.d.sync += [left.eq(left - cfg.lanes), base.eq(base + cfg.lanes), first.eq(0),
+                                 row_end.eq(left <= 2 * cfg.lanes)]       # left > P here, unless the row ends
                     with m.If(closes):
                         m.d.sync += in_step.eq(0)
                         m.d.sync += self.framing_error.eq(drop)

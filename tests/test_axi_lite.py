@@ -37,16 +37,22 @@ def simulate(script):
             await ctx.tick().repeat(2)
             await send(ctx, dut.w, data=data, strb=strb)
         ctx.set(dut.b.ready, 1)
+        before, pulses = ctx.get(dut.vocab), []
         for _ in range(10):
-            *_, bvalid, resp, clear = await ctx.tick().sample(dut.b.valid, dut.b.payload, dut.clear)
+            *_, bvalid, resp, clear, written, vocab = await ctx.tick().sample(dut.b.valid, dut.b.payload, dut.clear,
+                                                                              dut.config_written, dut.vocab)
             clears += clear
+            if written:
+                pulses.append(vocab != before or addr != Reg.VOCAB)
             if bvalid:
                 assert resp == 0
                 break
         else:
             raise AssertionError("no write response")
         ctx.set(dut.b.ready, 0)
-        *_, clear = await ctx.tick().sample(dut.clear)
+        *_, clear, written = await ctx.tick().sample(dut.clear, dut.config_written)
+        if "config_written" in log:      # per write: its cycles with config_written high (True: the value was new)
+            log["config_written"].append(pulses + [True] * written)
         return clears + clear
 
     async def read(ctx, addr):
@@ -103,3 +109,18 @@ def test_ctrl_clear_pulses_once_and_only_for_bit0():
         log["strobe_off"] = await write(ctx, Reg.CTRL, 1, strb=0b0010)
 
     assert simulate(script) == {"clear": 1, "other_bit": 0, "strobe_off": 0}
+
+
+def test_config_written_pulses_once_with_each_vocab_beams_k_write():
+    """Unpack's registered config check relies on it: one cycle high, the cycle the new value is visible."""
+    async def script(ctx, write, read, log):
+        log["config_written"] = []
+        await write(ctx, Reg.VOCAB, 77)
+        await write(ctx, Reg.BEAMS, 2, data_first=True)
+        await write(ctx, Reg.K, 3)
+        await write(ctx, Reg.MODE, 1)
+        await write(ctx, Reg.CTRL, 1)
+        await write(ctx, Reg.ID, 0)
+
+    log = simulate(script)
+    assert log["config_written"] == [[True], [True], [True], [], [], []]

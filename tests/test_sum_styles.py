@@ -72,6 +72,13 @@ def _value(rng, signal):
     return rng.getrandbits(width)
 
 
+def run_clocked(m, bench):
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def assert_spellings_agree(name, terms, width, registered_output, seed):
     m = Module()
     shallow, latency = pipelined_arith.pipelined_sum(m, terms, width, "shallow", registered_output=registered_output)
@@ -92,10 +99,7 @@ def assert_spellings_agree(name, terms, width, registered_output, seed):
                     mismatches.append((cycle, a, b))
             await ctx.tick()
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_clocked(m, bench)
     assert not mismatches, f"{name}: shallow and operator spellings differ at (cycle, shallow, operator) {mismatches[:5]}"
 
 
@@ -157,3 +161,117 @@ def test_the_merge_compare_has_the_same_value_in_both_spellings(cfg):
     sim.add_testbench(bench)
     sim.run()
     assert not errors, f"(a, b, or_equal, results) {errors[:3]}"
+
+
+@pytest.mark.parametrize("width", [pipelined_arith.CHUNK + 1, 35, 54])
+def test_carries_that_ripple_through_whole_chunks_are_exact(width):
+    """The two-stage adder against the plain integer sum, on operands built so carries cross chunks: per chunk b is
+    ~a (a carry-in ripples through), random, or ~a plus one (a carry is made there), and a - b, a + b + c too."""
+    from amaranth.hdl import Signal
+
+    a, b, c = Signal(width), Signal(width), Signal(width)
+    m = Module()
+    outs = {"a+b": [(a, 1), (b, 1)], "a-b": [(a, 1), (b, -1)], "a+b+c": [(a, 1), (b, 1), (c, 1)]}
+    built = {key: pipelined_arith.pipelined_sum(m, terms, width, key.replace("+", "p").replace("-", "m"))
+             for key, terms in outs.items()}
+    chunk, mask = pipelined_arith.CHUNK, (1 << width) - 1
+    rng = random.Random(seeded(width))
+
+    def operands():
+        x = rng.getrandbits(width)
+        y = 0
+        for lo in range(0, width, chunk):
+            part = (x >> lo) & ((1 << chunk) - 1)
+            y |= rng.choice([~part, ~part, rng.getrandbits(chunk), ~part + 1]) % (1 << chunk) << lo
+        y &= mask
+        return x, rng.choice([y, (-x) & mask, (-x - 1) & mask]), rng.choice([0, 1, mask, rng.getrandbits(width)])
+
+    stimuli = [operands() for _ in range(1500)]
+    latency = max(lat for _, lat in built.values())
+    assert all(lat == latency for _, lat in built.values())
+    errors = []
+
+    def signed(v):
+        v &= mask
+        return v - (1 << width) if v >> (width - 1) else v
+
+    async def bench(ctx):
+        for cycle in range(len(stimuli) + latency):
+            if cycle < len(stimuli):
+                for s, v in zip((a, b, c), stimuli[cycle]):
+                    ctx.set(s, v)
+            if cycle >= latency:
+                x, y, z = stimuli[cycle - latency]
+                want = {"a+b": signed(x + y), "a-b": signed(x - y), "a+b+c": signed(x + y + z)}
+                for key, (value, _) in built.items():
+                    if ctx.get(value) != want[key]:
+                        errors.append((key, x, y, z, ctx.get(value), want[key]))
+            await ctx.tick()
+
+    run_clocked(m, bench)
+    assert not errors, f"(sum, a, b, c, got, want) {errors[:3]}"
+
+
+@pytest.mark.parametrize("width", [5, 8])
+def test_the_counter_counts_exactly_in_both_spellings(width):
+    """pipelined_arith.counter against a plain count modulo 2^width, through many wraps of both halves, with `inc`
+    random, held high for long runs (the half-carry flag) and low."""
+    from amaranth.hdl import Signal
+
+    inc = Signal()
+    m = Module()
+    values = {style: pipelined_arith.counter(m, width, inc, f"count_{style.value}", style=style) for style in SumStyle}
+    rng = random.Random(seeded(width))
+    pattern = [rng.random() < 0.7 for _ in range(3000)] + [True] * (3 << width) + [False] * 5
+    errors = []
+
+    async def bench(ctx):
+        count = 0
+        for cycle, step in enumerate(pattern):
+            got = {style: ctx.get(v) for style, v in values.items()}
+            if any(g != count for g in got.values()):
+                errors.append((cycle, count, got))
+            ctx.set(inc, step)
+            await ctx.tick()
+            count = (count + step) % (1 << width)
+
+    run_clocked(m, bench)
+    assert not errors, f"(cycle, want, got) {errors[:3]}"
+
+
+@pytest.mark.parametrize("with_constant", [True, False])
+def test_narrow_signed_and_negated_terms_sum_exactly(with_constant):
+    """Signed and unsigned terms narrower than the sum, added and subtracted, shifted by a constant Product, with and
+    without a constant vector (without one, terms are extended to the full width instead), against the integers."""
+    from amaranth.hdl import Signal, signed
+
+    width = 30
+    a, b, c = Signal(signed(9)), Signal(7), Signal(signed(12))
+    terms = [(a, 1), (b, -1), (c, -1)] + pipelined_arith.constant_product_terms(a, 11, 3)
+    if with_constant:
+        terms.append((5, 1))
+    else:
+        terms = [(a, 1), (c, 1)] + pipelined_arith.constant_product_terms(b, 5, 2)   # no negative digit
+    m = Module()
+    total, latency = pipelined_arith.pipelined_sum(m, terms, width, "narrow")
+    rng = random.Random(seeded(7))
+    stimuli = [(rng.randrange(-256, 256), rng.randrange(128), rng.randrange(-2048, 2048)) for _ in range(400)]
+    stimuli += [(x, y, z) for x in (-256, 255, 0) for y in (0, 127) for z in (-2048, 2047)]
+    errors = []
+
+    def want(x, y, z):
+        if with_constant:
+            return x - y - z + x * 11 * 8 + 5
+        return x + z + y * 5 * 4
+
+    async def bench(ctx):
+        for cycle in range(len(stimuli) + latency):
+            if cycle < len(stimuli):
+                for s, v in zip((a, b, c), stimuli[cycle]):
+                    ctx.set(s, v)
+            if cycle >= latency and ctx.get(total) != want(*stimuli[cycle - latency]):
+                errors.append((stimuli[cycle - latency], ctx.get(total), want(*stimuli[cycle - latency])))
+            await ctx.tick()
+
+    run_clocked(m, bench)
+    assert not errors, f"(a, b, c), got, want: {errors[:3]}"

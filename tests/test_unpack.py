@@ -24,8 +24,11 @@ def step_beats(beams, vocab, *, lanes=CFG.lanes, tag=0):
     return beats
 
 
-def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: True):
-    """Present `beats` back to back; return per-cycle records of what Unpack emitted."""
+def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: True, offer_from=0, reconfigure=None):
+    """Present `beats` back to back from cycle `offer_from`; return per-cycle records of what Unpack emitted.
+
+    reconfigure = (cycle, vocab, beams, k): a register write that lands at that cycle (with its `config_written`).
+    """
     dut = Unpack(CFG)
     out = {"beats": [], "headers": [], "framing": 0, "config": 0, "starts": 0, "taken": 0}
 
@@ -40,7 +43,13 @@ def simulate(beats, *, vocab, beams, k, clear_at=None, credits=lambda cycle: Tru
             ctx.set(dut.row_credit, ok)
             ctx.set(dut.step_credit, ok)
             ctx.set(dut.clear, cycle == clear_at)
-            if index < len(beats):
+            written = reconfigure is not None and cycle == reconfigure[0]
+            if written:
+                ctx.set(dut.vocab, reconfigure[1])
+                ctx.set(dut.beams, reconfigure[2])
+                ctx.set(dut.k, reconfigure[3])
+            ctx.set(dut.config_written, written)
+            if offer_from <= cycle and index < len(beats):
                 ctx.set(dut.i.valid, 1)
                 ctx.set(dut.i.p.data, beats[index][0])
                 ctx.set(dut.i.p.last, beats[index][1])
@@ -127,8 +136,23 @@ def test_k_at_the_limit_of_beams_times_vocab_is_valid():
     assert out["config"] == 0 and out["framing"] == 0 and len(out["beats"]) == 2
 
 
+@pytest.mark.parametrize("bad_before", [True, False])
+def test_a_step_offered_as_the_registers_change_runs_with_the_new_values(bad_before):
+    """The config check is a registered copy: a step whose header comes on the cycle a write lands waits a cycle,
+    then starts with the check of the new values (no config error after an invalid one, an error after a valid
+    one)."""
+    good, bad = (3, 2, 2), (0, 2, 2)
+    before, after = (bad, good) if bad_before else (good, bad)
+    beats = step_beats(2, 3)
+    out = simulate(beats, vocab=before[0], beams=before[1], k=before[2], offer_from=5, reconfigure=(5, *after))
+    if bad_before:
+        assert out["config"] == 0 and out["starts"] == 1 and len(out["beats"]) == 4
+    else:
+        assert out["config"] == 1 and out["starts"] == 0 and out["beats"] == []
+
+
 def test_clear_mid_step_drains_the_rest_silently():
-    out = simulate(step_beats(2, 5) + step_beats(2, 5, tag=1), vocab=5, beams=2, k=1, clear_at=3)
+    out = simulate(step_beats(2, 5) + step_beats(2, 5, tag=1), vocab=5, beams=2, k=1, clear_at=4)
     assert out["framing"] == 0 and out["config"] == 0
     tail = [b["data"] for b in out["beats"]][-7:]
     assert tail == [0x1002, 0x2001, 0x2002, 0x2003, 0x2101, 0x2102, 0x2103]
@@ -139,3 +163,38 @@ def test_row_and_step_ends_wait_for_credits():
     out = simulate(beats, vocab=4, beams=2, k=1, credits=lambda cycle: cycle % 5 == 4)
     assert out["taken"] == len(beats) and out["framing"] == 0
     assert [b["last"] for b in out["beats"]] == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("k_max,beams_max,vocab_max", [(4, 3, 8), (16, 8, 1 << 18), (64, 8, 1 << 18), (255, 255, 300)])
+def test_config_check_matches_the_documented_rule(k_max, beams_max, vocab_max):
+    """1 <= V <= VOCAB_MAX, 1 <= B <= BEAMS_MAX, 1 <= K <= K_MAX, K <= B*V, for 32-bit register values: edges, high
+    bits that a narrowed compare or product must not alias away, and random words."""
+    import random
+    cfg = CoreConfig(lanes=1, k_max=k_max, beams_max=beams_max, vocab_max=vocab_max, fmt="fp32")
+    dut = Unpack(cfg)
+    rng = random.Random(13)
+    edges = {0, 1, 2, 3, k_max - 1, k_max, k_max + 1, beams_max, beams_max + 1, vocab_max, vocab_max + 1,
+             255, 256, 257, 1 << 8 | 1, 1 << 16 | 2, 1 << 31 | 1, (1 << 32) - 1}
+    small = sorted(x for x in edges if 0 <= x < 1 << 32)
+    cases = [(v, b, k) for v in small for b in small for k in small]
+    cases += [(rng.randrange(k_max + 2), rng.randrange(beams_max + 2), rng.randrange(k_max + 2)) for _ in range(300)]
+    cases += [(rng.getrandbits(32), rng.getrandbits(32), rng.getrandbits(32)) for _ in range(100)]
+
+    def expected(v, b, k):
+        return 1 <= v <= vocab_max and 1 <= b <= beams_max and 1 <= k <= k_max and k <= b * v
+
+    got = []
+
+    async def testbench(ctx):
+        for v, b, k in cases:
+            ctx.set(dut.vocab, v)
+            ctx.set(dut.beams, b)
+            ctx.set(dut.k, k)
+            got.append(bool(ctx.get(dut.config_ok())))
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    wrong = [(case, g) for case, g in zip(cases, got) if g != expected(*case)]
+    assert not wrong, wrong[:5]
+    assert any(got) and not all(got)
