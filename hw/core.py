@@ -72,8 +72,8 @@ class Core(wiring.Component):
 
         # Fixed point: logits lane by lane, the beam score from the header; both aligned to `align` cycles.
         lane_width = cfg.lane_width
-        lanes = [FloatToFixed(cfg.fmt, cfg.logit_bits, cfg.frac_bits) for _ in range(cfg.lanes)]
-        score_conv = FloatToFixed("fp32", SCORE_BITS, cfg.frac_bits)
+        lanes = [FloatToFixed(cfg.fmt, cfg.logit_bits, cfg.frac_bits, sums=self._sums) for _ in range(cfg.lanes)]
+        score_conv = FloatToFixed("fp32", SCORE_BITS, cfg.frac_bits, sums=self._sums)
         align = max(lanes[0].latency, score_conv.latency)
         keys = Signal(data.ArrayLayout(signed(cfg.logit_bits), cfg.lanes))
         for n, conv in enumerate(lanes):

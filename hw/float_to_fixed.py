@@ -13,21 +13,21 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .interface import FLOAT_FIELDS
-
+from .pipelined_arith import SumStyle
 from .shifts import shift_left_capped
 
 
 class FloatToFixed(wiring.Component):
     latency = 3
 
-    def __init__(self, fmt: str, out_bits: int, frac_bits: int):
+    def __init__(self, fmt: str, out_bits: int, frac_bits: int, *, sums: SumStyle = SumStyle.SHALLOW):
         if fmt not in FLOAT_FIELDS:
             raise ValueError(f"fmt={fmt!r} is not one of {sorted(FLOAT_FIELDS)}")
         if not (isinstance(out_bits, int) and 2 <= out_bits <= 32):
             raise ValueError(f"out_bits={out_bits!r} must be an int in 2..32")
         if not (isinstance(frac_bits, int) and 0 <= frac_bits < out_bits):
             raise ValueError(f"frac_bits={frac_bits!r} must be an int in 0..out_bits-1")
-        self.fmt, self.out_bits, self.frac_bits = fmt, out_bits, frac_bits
+        self.fmt, self.out_bits, self.frac_bits, self.sums = fmt, out_bits, frac_bits, sums
         ebits, mbits = FLOAT_FIELDS[fmt]
         super().__init__({"i": In(1 + ebits + mbits), "o": Out(signed(out_bits))})
 
@@ -64,7 +64,7 @@ class FloatToFixed(wiring.Component):
         # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them. A normal mantissa's
         # top bit is bit mbits, so bits reach past R + O = O + mbits + 2 exactly when amount >= O + 2. A subnormal's
         # top bit is at most mbits - 1 and its amount is F - bias + 4 < O + 3 (F < O, bias >= 15): it loses none.
-        shifted = shift_left_capped(mant, amount, R + O)
+        shifted = shift_left_capped(mant, amount, R + O, self.sums)
         lost = mant[mbits] & (amount >= O + 2)
         w = Signal(O, name="s2_w")
         high = Signal(name="s2_high")

@@ -254,7 +254,7 @@ class OnlineLogSumExp(wiring.Component):
         top = w.acc_bits - 1
         lshift = Signal(range(w.acc_bits), name="norm_shift")
         m.d.comb += lshift.eq(top - h_n)
-        normal = shift_left_capped(h_d, lshift, w.acc_bits)     # the msb lands on `top`: nothing is lost
+        normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)     # the msb lands on `top`: nothing is lost
         q = registered(m, normal[top - w.mant_frac:top], "mant_q")
         neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
         k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")

@@ -25,7 +25,8 @@ CSA_PER_STAGE = 3   # 3:2 compressor levels (about one LUT6 level each) between 
 
 
 class SumStyle(enum.Enum):
-    """How wide arithmetic is spelled: pipelined_sum with its Product terms, and topk_chain.greater_than.
+    """How wide arithmetic is spelled: pipelined_sum with its Product terms, topk_chain.greater_than, the top-K
+    chains' used-entry record and shifts.shift_left_capped.
 
     Both spellings give the same value after the same number of cycles.
     """

@@ -1,20 +1,24 @@
-"""hw/shifts.shift_left_capped against Python integers: every amount, random and extreme values, several widths."""
+"""hw/shifts.shift_left_capped against Python integers, in both spellings: every amount, random and extreme values,
+several widths."""
 import random
 
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
+from beamstream.hw.pipelined_arith import SumStyle
 from beamstream.hw.shifts import shift_left_capped
 from conftest import seeded
 
 
+@pytest.mark.parametrize("style", list(SumStyle))
 @pytest.mark.parametrize("value_bits,amount_bits,width", [(24, 6, 45), (24, 6, 57), (53, 6, 53), (5, 3, 7), (4, 4, 4)])
-def test_shift_left_capped_matches_integers(value_bits, amount_bits, width):
+def test_shift_left_capped_matches_integers(value_bits, amount_bits, width, style):
+    """Both spellings (the mux stages synthesis takes, the operator the Verilated device takes)."""
     value, amount = Signal(value_bits), Signal(amount_bits)
     m = Module()
     out = Signal(width)
-    m.d.comb += out.eq(shift_left_capped(value, amount, width))
+    m.d.comb += out.eq(shift_left_capped(value, amount, width, style))
     rng = random.Random(seeded(value_bits * 100 + width))
     values = [0, 1, (1 << value_bits) - 1, 1 << (value_bits - 1)] + [rng.getrandbits(value_bits) for _ in range(40)]
     errors = []
