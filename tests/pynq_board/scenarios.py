@@ -256,6 +256,13 @@ def decoders_run_on_this_numpy(ctx: Context):
         assert len(beamstream.greedy(model, [1, 2], max_new_tokens=4, backend=backend).sequences[0]) == 6
         sampled = beamstream.sample(model, [1, 2], max_new_tokens=4, top_k=8, seed=1, backend=backend)
         assert len(sampled.sequences[0]) == 6
+    # a batch of greedy / sampled sequences: one per-row transfer per token for all of them, as the hwmodel decodes
+    prompts = [[1, 2], [3]]
+    for decode, kwargs in ((beamstream.greedy, {}), (beamstream.sample, dict(top_k=8, seed=1, num_return_sequences=3))):
+        on_board = decode(model, prompts, max_new_tokens=4, backend=board_backend, **kwargs)
+        modelled = decode(model, prompts, max_new_tokens=4, backend=ctx.model, **kwargs)
+        assert [r.sequences for r in on_board] == [r.sequences for r in modelled], decode.__name__
+        assert [r.steps for r in on_board] == [4, 4], [r.steps for r in on_board]
     board_backend.close()
 
 
