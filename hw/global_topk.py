@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from .interface import SCORE_BITS, SCORE_NEG_INF
 from .pipelined_arith import SumStyle
-from .topk_chain import as_ordered, greater_than, mux_tree
+from .topk_chain import as_ordered, buffer_reader, greater_than, mux_tree
 
 
 class GlobalTopK(wiring.Component):
@@ -88,33 +88,19 @@ class GlobalTopK(wiring.Component):
         # The reader: the buffer's first k entries, entry 0 first, one per cycle.
         step_k = Signal.like(self.k)
         step_end = Signal()
-        pending = Signal()                              # a finished step waits for the reader
-        active = Signal()
-        ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
+        # The next reading starts on the cycle the last entry is loaded, so units k cycles apart never queue up.
+        ptr, load, is_last, _ = buffer_reader(m, self.o, self.step_last, step_k, depth, back_to_back=True)
         entry_rank = mux_tree(out_rank, ptr)
         score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
-        is_last = ptr + 1 >= step_k
-        load = active & (~self.o.valid | self.o.ready)
-        # The next reading starts on the cycle the last entry is loaded, so units k cycles apart never queue up.
-        start = (~active | (load & is_last)) & (pending | self.step_last)
-        m.d.sync += pending.eq((pending | self.step_last) & ~start)
         with m.If(self.step_last):
             m.d.sync += [step_k.eq(self.k), step_end.eq(self.end)]
         with m.If(load):
             m.d.sync += [
-                self.o.valid.eq(1),
                 self.o.p.score.eq(Cat(score_bits[:-1], ~score_bits[-1]).as_signed()),
                 self.o.p.beam.eq(~entry_rank[cfg.token_bits:cfg.token_bits + cfg.beam_bits]),
                 self.o.p.token.eq(~entry_rank[:cfg.token_bits]),
                 self.o.p.last.eq(is_last),
                 self.o.p.end.eq(step_end),
-                ptr.eq(ptr + 1),
             ]
-            with m.If(is_last):
-                m.d.sync += active.eq(0)
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(start):                               # after the load: wins over its `active` and `ptr`
-            m.d.sync += [active.eq(1), ptr.eq(0)]
         m.d.comb += self.step_done.eq(self.o.valid & self.o.ready & self.o.p.last)
         return m

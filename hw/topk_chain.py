@@ -65,6 +65,29 @@ def mux_tree(items, sel):
     return level[0]
 
 
+def buffer_reader(m, o, new, k, depth: int, *, back_to_back: bool = False):
+    """The reader of a finished buffer: its entries 0..k-1 on stream `o`, one per cycle while `o` is ready. `new`
+    pulses when a buffer is finished; one more may wait for the reader. `k` must hold still during a reading.
+    back_to_back: the next reading starts on the cycle the last entry loads (else the cycle after).
+    Returns (ptr, load, is_last, start): under m.If(load) the caller drives o's payload from entry `ptr`."""
+    pending = Signal()                              # a finished buffer waits for the reader
+    active = Signal()
+    ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
+    is_last = ptr + 1 >= k
+    load = active & (~o.valid | o.ready)
+    start = (~active | (load & is_last) if back_to_back else ~active) & (pending | new)
+    m.d.sync += pending.eq((pending | new) & ~start)
+    with m.If(load):
+        m.d.sync += [o.valid.eq(1), ptr.eq(ptr + 1)]
+        with m.If(is_last):
+            m.d.sync += active.eq(0)
+    with m.Elif(o.ready):
+        m.d.sync += o.valid.eq(0)
+    with m.If(start):                               # after the load: wins over its `active` and `ptr`
+        m.d.sync += [active.eq(1), ptr.eq(0)]
+    return ptr, load, is_last, start
+
+
 def chain_item_layout(key_shape, index_width, depth):
     """What the chain streams out: one of a row's k best, with its row's k echoed for downstream counters."""
     return data.StructLayout({
@@ -152,34 +175,22 @@ class TopKChain(wiring.Component):
         row_k = Signal.like(self.k)                     # k of the row whose marker entered last
         with m.If(self.last):
             m.d.sync += row_k.eq(self.k)
-        pending = Signal()                              # a finished row waits for the reader
-        active = Signal()
-        ptr = Signal(range(max(self.depth, 2)))        # never zero bits wide, even for depth 1
         cur_k = Signal.like(self.k)
-        start = ~active & (pending | row_ready)
-        m.d.sync += pending.eq((pending | row_ready) & ~start)
+        ptr, load, is_last, start = buffer_reader(m, self.o, row_ready, cur_k, self.depth)
         with m.If(start):
-            m.d.sync += [active.eq(1), ptr.eq(0), cur_k.eq(row_k)]
+            m.d.sync += cur_k.eq(row_k)
 
         entry_valid = ptr < shadow_used if self.sums is SumStyle.OPERATOR else mux_tree(shadow_used, ptr)
         entry_key, entry_index = mux_tree(shadow_keys, ptr), mux_tree(shadow_indices, ptr)
         if order:
             entry_key = Cat(entry_key[:-1], ~entry_key[-1])    # back from unsigned order
-        is_last = ptr + 1 >= cur_k
-        load = active & (~self.o.valid | self.o.ready)
         with m.If(load):
             m.d.sync += [
-                self.o.valid.eq(1),
                 self.o.payload.key.eq(entry_key),
                 self.o.payload.index.eq(entry_index),
                 self.o.payload.real.eq(entry_valid),
                 self.o.payload.last.eq(is_last),
                 self.o.payload.k.eq(cur_k),
-                ptr.eq(ptr + 1),
             ]
-            with m.If(is_last):
-                m.d.sync += active.eq(0)
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
         m.d.comb += self.row_done.eq(self.o.valid & self.o.ready & self.o.payload.last)
         return m

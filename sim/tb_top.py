@@ -20,6 +20,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
 
 from beamstream.hw.interface import CORE_ID, CTRL_CLEAR, FORMATS, MODE_PER_ROW, CoreConfig, Reg, Status
 from beamstream.hwmodel.core import pack_step, rows_fixed, step_buffer, step_fixed, unpack_results
+from beamstream.sim.steps import make_logits
 
 CFG = CoreConfig(**json.loads(os.environ.get("BEAMSTREAM_CONFIG", "{}")))
 SEED = 1 + int(os.environ.get("BEAMSTREAM_SEED", "0"))   # the suite's seed offset (tests/conftest.py)
@@ -44,28 +45,7 @@ def long_row_beats(cfg: CoreConfig) -> int:
 # -- steps ---------------------------------------------------------------------------------------------------------
 def make_step(rng, beams: int, vocab: int, kind: str):
     """float32 logits[B, V] and beam scores[B] of one of the kinds the issue lists."""
-    span = 2.0 ** (CFG.logit_bits - CFG.frac_bits - 1)     # the keys' range: beyond it they saturate
-    scores = -rng.exponential(4.0, beams).astype(np.float32)
-    if kind == "random":
-        logits = rng.normal(0.0, span / 8, (beams, vocab))
-    elif kind == "wide":                                    # past the key range on both sides
-        logits = rng.uniform(-2 * span, 2 * span, (beams, vocab))
-    elif kind == "ties":                                    # all-equal rows, some rows equal to each other
-        logits = np.repeat(rng.choice([0.0, 1.5, -3.25], beams)[:, None], vocab, axis=1)
-        scores[:] = rng.choice([0.0, -1.0], beams)
-    elif kind == "coarse":                                  # many equal keys across rows and within rows
-        logits = rng.integers(-2, 3, (beams, vocab)) * 0.5
-        scores = rng.integers(-2, 1, beams).astype(np.float32)
-    elif kind == "specials":                                # NaN, +inf, -inf, all -inf rows, -inf beam scores
-        logits = rng.normal(0.0, 2.0, (beams, vocab))
-        special = rng.choice([np.nan, np.inf, -np.inf], (beams, vocab))
-        logits = np.where(rng.random((beams, vocab)) < 0.3, special, logits)
-        logits[rng.random(beams) < 0.3] = -np.inf
-        scores[rng.random(beams) < 0.2] = -np.inf
-        scores[rng.random(beams) < 0.1] = np.nan
-    else:
-        raise ValueError(f"unknown step kind {kind!r}")
-    return logits.astype(np.float32), scores
+    return make_logits(rng, CFG, beams, vocab, kind)
 
 
 KINDS = ("random", "wide", "ties", "coarse", "specials")

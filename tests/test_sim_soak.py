@@ -13,6 +13,7 @@ import pytest
 
 from beamstream.hw.interface import CoreConfig
 from beamstream.hwmodel.core import rows_fixed, scores_to_float, step_fixed
+from beamstream.sim.steps import KINDS, make_logits
 from conftest import seeded
 
 pytestmark = pytest.mark.rtl
@@ -22,38 +23,12 @@ BUILDS = [CoreConfig(lanes=4, k_max=16, beams_max=8, vocab_max=300),
           CoreConfig(lanes=8, k_max=8, beams_max=4, vocab_max=200, fmt="fp16"),
           CoreConfig(lanes=2, k_max=5, beams_max=5, vocab_max=100, fmt="bf16")]
 SOAK_STEPS = 2600   # per build: 10,400 in all
-KINDS = ("random", "wide", "ties", "coarse", "specials", "saturating")
-
-
 def make_step(rng, cfg: CoreConfig, kind: str):
     """(logits float32[B, V], beam scores float32[B], k) of one kind, random shape and k."""
     beams = int(rng.integers(1, cfg.beams_max + 1))
     vocab = int(rng.integers(1, cfg.vocab_max + 1))
     k = int(rng.integers(1, min(cfg.k_max, beams * vocab) + 1))
-    span = 2.0 ** (cfg.logit_bits - cfg.frac_bits - 1)          # keys saturate beyond it
-    scores = -rng.exponential(4.0, beams)
-    if kind == "random":
-        logits = rng.normal(0.0, span / 8, (beams, vocab))
-    elif kind == "wide":
-        logits = rng.uniform(-2 * span, 2 * span, (beams, vocab))
-    elif kind == "ties":
-        logits = np.repeat(rng.choice([0.0, 1.5, -3.25], beams)[:, None], vocab, axis=1)
-        scores = rng.choice([0.0, -1.0], beams)
-    elif kind == "coarse":
-        logits = rng.integers(-2, 3, (beams, vocab)) * 0.5
-        scores = rng.integers(-2, 1, beams).astype(np.float64)
-    elif kind == "specials":
-        logits = rng.normal(0.0, 2.0, (beams, vocab))
-        special = rng.choice([np.nan, np.inf, -np.inf], (beams, vocab))
-        logits = np.where(rng.random((beams, vocab)) < 0.3, special, logits)
-        logits[rng.random(beams) < 0.3] = -np.inf
-        scores[rng.random(beams) < 0.2] = -np.inf
-        scores[rng.random(beams) < 0.1] = np.nan
-    else:   # saturating: beam scores at the ends of the 32-bit score range, so whole rows tie at ±SCORE_MAX
-        logits = rng.normal(0.0, span / 4, (beams, vocab))
-        limit = 2.0 ** (31 - cfg.frac_bits)
-        scores = rng.choice([-1.0, 1.0], beams) * limit * rng.uniform(0.9999, 1.5, beams)
-    return logits.astype(np.float32), scores.astype(np.float32), k
+    return (*make_logits(rng, cfg, beams, vocab, kind), k)
 
 
 def check_steps(backend, cfg: CoreConfig, rng, steps: int) -> int:
