@@ -6,7 +6,7 @@ The reference is the same backend with its per-row mode hidden, which the decode
 import numpy as np
 import pytest
 
-from beamstream import generate, greedy, sample
+from beamstream import beam_search, generate, greedy, sample
 from beamstream.backends.hwmodel_backend import HwModelBackend
 from beamstream.hw.interface import CoreConfig
 from beamstream.models.toy import make_table, toy_fn
@@ -97,3 +97,12 @@ def test_generate_sampling_on_the_hwmodel_uses_the_per_row_mode():
                    backend=rows)
     assert len(res) == len(PROMPTS) and {kind for kind, _, _ in rows.calls} == {"rows"}
     assert len(rows.calls) == 5
+
+
+@pytest.mark.parametrize("decode,kwargs", [(beam_search, dict(num_beams=2)), (greedy, {}),
+                                           (sample, dict(seed=1, num_return_sequences=2, top_k=4))])
+def test_every_result_of_a_batch_carries_the_whole_batchs_counts(decode, kwargs):
+    calls = Calls(CoreConfig(lanes=2, k_max=16, beams_max=8, vocab_max=64))
+    results = decode(FN, PROMPTS, max_new_tokens=4, backend=calls, repetition_penalty=1.2, **kwargs)
+    assert [r.steps for r in results] == [len(calls.calls)] * len(PROMPTS)
+    assert len({tuple(sorted(r.extra.items())) for r in results}) == 1

@@ -61,10 +61,10 @@ def run(args):
         beam_search(lm, prompts[:1], num_beams=beams, max_new_tokens=2, backend=backend,
                     **PROCESSORS)                                   # warm up (first calls, work arrays)
         results = beam_search(lm, prompts, num_beams=beams, max_new_tokens=new, backend=backend, **PROCESSORS)
-        steps = sum(r.steps for r in results)
-        edited = sum(r.extra["edited_steps"] for r in results)
-        fallbacks = sum(r.extra["fallback_steps"] for r in results)
-        per_step = sum(r.extra["rerank_seconds"] for r in results) / max(edited, 1)
+        counts = results[0]                   # the batch's counts, on every result
+        steps, edited = counts.steps, counts.extra["edited_steps"]
+        fallbacks = counts.extra["fallback_steps"]
+        per_step = counts.extra["rerank_seconds"] / max(edited, 1)
         seen = max(len(s) for r in results for s in r.sequences)
         full = full_host_pass_seconds(beams, lm.vocab_size, 2 * beams, seen)
         kmax = getattr(backend, "max_k", None) or "-"

@@ -184,9 +184,9 @@ def run(args):
             new_text = tokenizer.decode(seq[len(ids):], skip_special_tokens=True)
             print(f"\n[{i}] score {score:.4f}")
             print(prompt_text + new_text if not args.chat else new_text)
-    steps = sum(r.steps for r in results)
-    edited = sum(r.extra.get("edited_steps", 0) for r in results)
-    fallbacks = sum(r.extra.get("fallback_steps", 0) for r in results)
+    steps = results[0].steps                  # the counts are the whole batch's, on every result
+    edited = results[0].extra.get("edited_steps", 0)
+    fallbacks = results[0].extra.get("fallback_steps", 0)
     extra = f", {edited} re-ranked after the processors, {fallbacks} needed a host pass" if edited else ""
     print(f"\nbackend: {results[0].backend} ({steps} steps{extra}, {elapsed:.2f} s)")
     return 0

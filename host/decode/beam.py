@@ -82,15 +82,16 @@ def beam_search(model, input_ids, *, num_beams, max_new_tokens, length_penalty=N
         results = greedy_batch(adapter, prompts, EditedSteps(be, procs), stop, length_penalty)
         return results if batch else results[0]
 
+    steps = EditedSteps(be, procs)
+
     def make_state(prompt, vocab):
         procs.check_vocab(vocab)
-        steps = EditedSteps(be, procs)
         if vocab < k // num_beams:
             raise ValueError(f"the model's vocabulary ({vocab}) is too small for beam search with {len(eos)} EOS"
                              f" id(s): it needs at least {k // num_beams} tokens")
         return _Beams(prompt, num_beams, length_penalty, early_stopping, stop, num_return_sequences, k, steps)
 
-    results = run_batch(adapter, prompts, make_state)
+    results = counted(run_batch(adapter, prompts, make_state), steps)
     return results if batch else results[0]
 
 
@@ -100,7 +101,7 @@ def greedy_batch(adapter, prompts, steps: EditedSteps, stop: Stopping, length_pe
         steps.processors.check_vocab(vocab)
         return Greedy(prompt, stop, length_penalty, steps)
 
-    return run_batch(adapter, prompts, make_state, lambda x, edits: steps.rows_step(x, 1, edits))
+    return counted(run_batch(adapter, prompts, make_state, lambda x, edits: steps.rows_step(x, 1, edits)), steps)
 
 
 def processors_of(adapter, eos, **args):
@@ -109,7 +110,15 @@ def processors_of(adapter, eos, **args):
 
 
 def _result(sequences, scores, steps: EditedSteps, prompt_len):
-    return DecodeResult(sequences, scores, backend_name(steps.backend), prompt_len, steps.steps, steps.stats())
+    return DecodeResult(sequences, scores, backend_name(steps.backend), prompt_len)
+
+
+def counted(results, steps: EditedSteps):
+    """Every result of one decode call carries the call's backend counts: a batch's prompts share its calls."""
+    for result in results:
+        result.steps = steps.steps
+        result.extra.update(steps.stats())
+    return results
 
 
 class Greedy:

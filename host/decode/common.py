@@ -23,13 +23,14 @@ class DecodeResult:
                temperature-scaled distribution.
     backend:   name of the backend that ran the steps.
     extra:     edited_steps / fallback_steps / rerank_seconds: backend steps re-ranked after the logits processors,
-               those that needed a host pass, the host's time for it; from `generate`: mode and mode_reason.
+               those that needed a host pass, the host's time for it (like `steps`, for the whole decode call);
+               from `generate`: mode and mode_reason.
     """
     sequences: list[list[int]]
     scores: list[float]
     backend: str
     prompt_length: int = 0
-    steps: int = 0                       # backend calls made (greedy/sample: by the whole batch)
+    steps: int = 0                       # backend calls made by the decode call (a batch's results share them)
     extra: dict = field(default_factory=dict)
 
     @property

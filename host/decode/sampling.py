@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .beam import _result, greedy_batch, processors_of
+from .beam import _result, counted, greedy_batch, processors_of
 from .common import backend_name, check_float, check_int, eos_ids_of, from_config, run_batch, setup
 from .rerank import EditedSteps
 from .stopping import Stopping
@@ -98,7 +98,7 @@ def sample(model, input_ids, *, max_new_tokens, top_k=None, top_p=None, temperat
         vocab = x.shape[1]
         return steps.rows_step(warp.scale(x), vocab if top_k == 0 else min(top_k, vocab), edits)
 
-    results = run_batch(adapter, prompts, make_state, row_step)
+    results = counted(run_batch(adapter, prompts, make_state, row_step), steps)
     return results if batch else results[0]
 
 
