@@ -105,16 +105,19 @@ def _perf_works() -> bool:
 def _count_child(cfg: CoreConfig, steps: int, tool: str) -> tuple[int, int]:
     """(user-space instructions, CYCLES of a step) of the child running `steps` steps after its start-up step."""
     cmd = [sys.executable, "-c", _CHILD, json.dumps(cfg.to_dict()), str(steps)]
+    # One BLAS thread: numpy's OpenBLAS starts idle threads that spin for a while after each call, and their
+    # instructions, which depend on timing, moved the count of one library by +-200 per cycle between runs.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         if tool == "perf":
             out = Path(tmp) / "perf.csv"
             proc = subprocess.run(["perf", "stat", "-x,", "-o", str(out), "-e", "instructions:u", *cmd],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             found = re.search(r"^(\d+),", out.read_text() if out.exists() else "", re.M)
         else:
             out = Path(tmp) / "callgrind.out"
             proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             found = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text() if out.exists() else "", re.M)
     if proc.returncode != 0 or found is None:
         raise RuntimeError(f"counting instructions with {tool} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
