@@ -15,7 +15,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interface import exp2_table, ln_table, lse_widths
-from .pipelined_arith import (SumStyle, constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
+from .pipelined_arith import (SumStyle, constant_product_terms, delayed, delayed_together, pipelined_sum, registered,
+                              sum_latency,
                               variable_product_terms)
 from .shifts import shift_left_capped
 
@@ -123,8 +124,9 @@ class OnlineLogSumExp(wiring.Component):
                                        style=self.sums)
             assert lat == self._lat_u
             u.append(prod[w.u_shift:w.u_shift + w.u_bits].as_signed())
-        live = [delayed(m, self.mask[i] & (self.keys[i] != cfg.key_neg_inf), self._lat_u, f"live{i}_u")
-                for i in range(P)]
+        # Flags and values that travel side by side go down one delay line each (delayed_together).
+        live = delayed_together(m, [self.mask[i] & (self.keys[i] != cfg.key_neg_inf) for i in range(P)],
+                                self._lat_u, "live_u")
 
         # c = ceil(u), r = c - u in [0, 1); table entries for 2^-r; each lane's bid for the beat maximum.
         base_t, drop_t = exp2_table(w)
@@ -140,7 +142,7 @@ class OnlineLogSumExp(wiring.Component):
             drop.append(registered(m, _rom(drop_t, idx), f"exp_drop{i}"))
             lo.append(registered(m, r_i[:self._exp_lo], f"exp_lo{i}"))
             bid.append(registered(m, Mux(live[i], c_i, self.sentinel), f"bid{i}"))
-        live = [registered(m, v, f"live{i}_t") for i, v in enumerate(live)]
+        live = delayed_together(m, live, 1, "live_t")
         t_tables = self._lat_u + 1
 
         # m = 2^-r by interpolation (exp_frac fraction bits).
@@ -162,9 +164,7 @@ class OnlineLogSumExp(wiring.Component):
             level = nxt
         e_beat = level[0]
         t_beat = t_tables + self._lat_tree
-        b_valid = delayed(m, self.valid, t_beat, "b_valid")
-        b_first = delayed(m, self.first, t_beat, "b_first")
-        b_last = delayed(m, self.last, t_beat, "b_last")
+        b_valid, b_first, b_last = delayed_together(m, [self.valid, self.first, self.last], t_beat, "b_flags")
 
         # Loop state, updated per valid beat: E so far, the beat's way (index mod K), beats seen (saturating at
         # K), and the E each way last saw.
@@ -190,20 +190,19 @@ class OnlineLogSumExp(wiring.Component):
         e_last = registered(m, b_last, "e_last")
         t_e = t_beat + 1
 
-        # Per lane E - c; per way, for a row's last beat, the rise from that way's last E to the row's E.
-        lane_diff = [registered(m, e_b - delayed(m, c[i], t_e - t_tables, f"c{i}_e"), f"lane_diff{i}")
-                     for i in range(P)]
-        way_rise = [registered(m, e_b - e_way[p], f"way_rise{p}") for p in range(K)]
-        way_touched = [registered(m, seen > p, f"way_touched{p}") for p in range(K)]
+        # Per lane E - c.
+        c_e = delayed_together(m, c, t_e - t_tables, "c_e")
+        lane_diff = delayed_together(m, [e_b - c_e[i] for i in range(P)], 1, "lane_diff")
         t_diff = t_e + 1
         t_shift_in = t_tables + max(self._lat_interp, t_diff - t_tables)
 
         # Lane terms: (m << (FD - FM)) >> (E - c), zero for dead lanes and shifts past the term's width.
         terms = []
+        mant = delayed_together(m, mant, t_shift_in - t_tables - self._lat_interp, "mant_s")
+        lane_diff = delayed_together(m, lane_diff, t_shift_in - t_diff, "lane_diff_s")
+        live = delayed_together(m, live, t_shift_in - t_tables, "live_s")
         for i in range(P):
-            m_i = delayed(m, mant[i], t_shift_in - t_tables - self._lat_interp, f"mant{i}_s")
-            d_i = delayed(m, lane_diff[i], t_shift_in - t_diff, f"lane_diff{i}_s")
-            live_i = delayed(m, live[i], t_shift_in - t_tables, f"live{i}_s")
+            m_i, d_i, live_i = mant[i], lane_diff[i], live[i]
             scaled = Cat(Const(0, w.acc_frac - w.exp_frac), m_i)
             keep = live_i & (d_i < w.term_shift_max)
             terms.append((registered(m, Mux(keep, scaled >> d_i[:(w.term_shift_max - 1).bit_length()], 0),
@@ -213,10 +212,8 @@ class OnlineLogSumExp(wiring.Component):
         t_x = t_shift_in + 1 + self._lat_beat
         assert t_x == self._lat_lanes
 
-        def at_x(value, name):
-            return delayed(m, value, t_x - t_e, name)
-        x_valid, x_last, x_way = at_x(e_valid, "x_valid"), at_x(e_last, "x_last"), at_x(way, "x_way")
-        x_fresh, x_rise, x_e = at_x(fresh, "x_fresh"), at_x(rise, "x_rise"), at_x(e_b, "x_e")
+        x_valid, x_last, x_way, x_fresh, x_rise, x_e = delayed_together(
+            m, [e_valid, e_last, way, fresh, rise, e_b], t_x - t_e, "x")
 
         # The accumulate loop: read acc[way] and shift | chunk sums | pick, write acc[way].
         acc = Array(Signal(w.acc_bits, name=f"acc{p}") for p in range(K))
@@ -226,25 +223,26 @@ class OnlineLogSumExp(wiring.Component):
         new_acc, lat = pipelined_sum(m, [(shifted, 1), (beat_in, 1)], w.acc_bits + 1, "acc_new",
                                      registered_output=False, style=self.sums)
         assert lat == 1 and w.acc_bits + 1 > 12, "the loop is 3 stages only with a two-stage adder"
-        l_valid, l_way = delayed(m, x_valid, 2, "l_valid"), delayed(m, x_way, 2, "l_way")
+        l_valid, l_way = delayed_together(m, [x_valid, x_way], 2, "l")
         with m.If(l_valid):
             m.d.sync += acc[l_way].eq(new_acc)
 
         # Row end: the cycle after the last beat's write, read the accumulators aligned to the row's E (the next
         # row's first write lands at the end of this cycle at the earliest).
         t_read = t_x + 3
-        snap = delayed(m, x_valid & x_last, 3, "snap")
-        snap_e = delayed(m, x_e, 3, "snap_e")
+        snap, snap_e = delayed_together(m, [x_valid & x_last, x_e], 3, "snap")
+        # Per way, for a row's last beat, the rise from that way's last E to the row's E (taken at t_e).
+        way_r = delayed_together(m, [e_b - e_way[p] for p in range(K)] + [seen > p for p in range(K)],
+                                 t_read - t_e, "way_r")
         aligned = []
         for p in range(K):
-            rise_p = delayed(m, way_rise[p], t_read - t_diff, f"way_rise{p}_r")
-            keep_p = delayed(m, way_touched[p], t_read - t_diff, f"way_touched{p}_r") & (rise_p < w.acc_bits)
+            rise_p = way_r[p]
+            keep_p = way_r[K + p] & (rise_p < w.acc_bits)
             aligned.append((registered(m, Mux(keep_p, acc[p] >> rise_p[:(w.acc_bits - 1).bit_length()], 0),
                                        f"aligned{p}"), 1))
         total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total", style=self.sums)
         assert lat == self._lat_combine
-        g_valid = delayed(m, snap, 1 + lat, "g_valid")
-        g_e = delayed(m, snap_e, 1 + lat, "g_e")
+        g_valid, g_e = delayed_together(m, [snap, snap_e], 1 + lat, "g")
         total = total.as_unsigned()
 
         # Normalise: msb position n, then mantissa bits below it.
@@ -272,9 +270,10 @@ class OnlineLogSumExp(wiring.Component):
         ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum",
                                     style=self.sums)
         assert lat == self._lat_ln
+        o_valid, o_neg_inf = delayed_together(m, [t_valid, t_neg_inf], lat, "o")
         m.d.comb += [
             self.o_lse.eq(ln_sum >> (self._ln_drop + self._ln_lo)),
-            self.o_valid.eq(delayed(m, t_valid, lat, "o_valid")),
-            self.o_neg_inf.eq(delayed(m, t_neg_inf, lat, "o_neg_inf")),
+            self.o_valid.eq(o_valid),
+            self.o_neg_inf.eq(o_neg_inf),
         ]
         return m

@@ -48,6 +48,19 @@ def registered(m, value, name: str):
     return delayed(m, value, 1, name)
 
 
+def delayed_together(m, values, cycles: int, name: str) -> list:
+    """Each of `values` delayed by `cycles` registers, as one delay line of their concatenation: the same
+    flip-flops, but one variable per stage instead of one per value and stage in a cycle simulator."""
+    values = [Value.cast(v) for v in values]
+    word = delayed(m, Cat(*values), cycles, name)
+    out, at = [], 0
+    for v in values:
+        part = word[at:at + len(v)]
+        out.append(part.as_signed() if v.shape().signed else part)
+        at += len(v)
+    return out
+
+
 class Product(NamedTuple):
     """a * b * 2^scale as one term of pipelined_sum, b a positive int or an unsigned value (then a is unsigned too).
 
