@@ -14,7 +14,7 @@ A step that Unpack closed early or late is still carried to its end through the 
 whole rows and steps), and its results are dropped at the output. CTRL clear resets everything behind Unpack;
 Unpack itself drains the rest of the step it was in.
 """
-from amaranth.hdl import Module, ResetInserter, Signal, signed
+from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,7 @@ from .global_topk import GlobalTopK
 from .interface import RESULT_FIELDS, SCORE_BITS, CoreConfig
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .pipelined_arith import SumStyle, counter, delayed, pipelined_sum, sum_latency
+from .pipelined_arith import SumStyle, counter, delayed, delayed_together, pipelined_sum, sum_latency
 from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
@@ -82,10 +82,13 @@ class Core(wiring.Component):
             dp.d.comb += keys[n].eq(delayed(dp, conv.o, align - conv.latency, f"key{n}"))
         dp.submodules.score_to_fixed = score_conv
         dp.d.comb += score_conv.i.eq(unpack.header_score)
-        header_valid = delayed(dp, unpack.header_valid, align, "header_valid")
         header_score = delayed(dp, score_conv.o, align - score_conv.latency, "header_score")
-        beat_valid = delayed(dp, unpack.beat_valid, align, "beat_valid")
-        aligned = data.View(data_beat_layout(cfg), delayed(dp, beat, align, "beat"))
+        # The beat's fields but its raw lanes (its low bits, which the converters have taken) come along.
+        beat_layout = data_beat_layout(cfg)
+        assert beat_layout["lanes"].offset == 0
+        header_valid, beat_valid, beat_fields = delayed_together(
+            dp, [unpack.header_valid, unpack.beat_valid, beat.as_value()[cfg.beat_bits:]], align, "beat")
+        aligned = data.View(beat_layout, Cat(Const(0, cfg.beat_bits), beat_fields))
         row_score = Signal(signed(SCORE_BITS))
         with dp.If(header_valid):
             dp.d.sync += row_score.eq(header_score)
