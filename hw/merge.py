@@ -19,6 +19,13 @@ def rank(item):
     return Cat(~item.index, as_ordered(item.key), item.real)
 
 
+def goes_first(a, b, style: SumStyle = SumStyle.SHALLOW):
+    """rank(a) >= rank(b). SumStyle.OPERATOR compares field by field: a simulator then assembles no rank words."""
+    if style is SumStyle.OPERATOR:
+        return Mux(a.real != b.real, a.real, Mux(a.key != b.key, a.key > b.key, a.index <= b.index))
+    return greater_than(rank(a), rank(b), or_equal=True, style=style)
+
+
 class MergeTwo(wiring.Component):
     def __init__(self, item_layout, *, sums: SumStyle = SumStyle.SHALLOW):
         self.item_layout = item_layout
@@ -39,7 +46,7 @@ class MergeTwo(wiring.Component):
         draining = Signal()                             # the row's k are out: drop the inputs' leftovers
         a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
 
-        pick_a = greater_than(rank(a.p), rank(b.p), or_equal=True, style=self.sums)
+        pick_a = goes_first(a.p, b.p, self.sums)
         emit = ~draining & a.valid & b.valid & ~spare_valid
         m.d.comb += [
             a.ready.eq(Mux(draining, ~a_done, emit & pick_a)),

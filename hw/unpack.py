@@ -104,8 +104,10 @@ class Unpack(wiring.Component):
         # old: a step may not start on the cycle after reset or after a write to VOCAB, BEAMS or K.
         config_ok = Signal()
         checked = Signal()
-        m.d.sync += [config_ok.eq(self.config_ok()), checked.eq(1)]
         config_stale = self.config_written | ~checked
+        # The registers change only with config_written, so the check is redone only then (and after reset).
+        with m.If(config_stale):
+            m.d.sync += [config_ok.eq(self.config_ok()), checked.eq(1)]
         starting = (state == _State.HEADER) & ~in_step
         taken = self.i.valid & self.i.ready
         tlast = self.i.p.last

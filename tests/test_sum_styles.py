@@ -19,7 +19,7 @@ import beamstream.hw.normalise as norm_module
 from beamstream.hw import pipelined_arith
 from beamstream.hw.beam_topk import BeamTopK
 from beamstream.hw.interface import CoreConfig
-from beamstream.hw.merge import rank
+from beamstream.hw.merge import goes_first, rank
 from beamstream.hw.pipelined_arith import SumStyle
 from beamstream.hw.topk_chain import greater_than
 from conftest import seeded
@@ -161,6 +161,49 @@ def test_the_merge_compare_has_the_same_value_in_both_spellings(cfg):
     sim.add_testbench(bench)
     sim.run()
     assert not errors, f"(a, b, or_equal, results) {errors[:3]}"
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug())
+def test_the_merge_picks_the_same_item_in_both_spellings(cfg):
+    """goes_first in both spellings against the rule in plain Python (real first, larger key, smaller index),
+    on items drawn so that reals, keys and indices tie often, extremes included."""
+    from amaranth.hdl import Signal
+
+    layout = BeamTopK(cfg, 1).tree_layout
+    a, b = Signal(layout), Signal(layout)
+    m = Module()
+    outs = {}
+    for style in SumStyle:
+        outs[style] = s = Signal(name=f"first_{style.value}")
+        m.d.comb += s.eq(goes_first(a, b, style))
+    key_bits, index_bits = layout["key"].shape.width, layout["index"].shape.width
+    keys = [-(1 << (key_bits - 1)), -(1 << (key_bits - 1)) + 1, -1, 0, 1, (1 << (key_bits - 1)) - 1]
+    indices = [0, 1, (1 << index_bits) - 1]
+    rng = random.Random(seeded(key_bits * 64 + index_bits))
+
+    def item():
+        return (rng.getrandbits(1), rng.choice(keys) if rng.random() < 0.5 else rng.randrange(-8, 8),
+                rng.choice(indices) if rng.random() < 0.3 else rng.randrange(4))
+
+    pairs = [(item(), item()) for _ in range(4000)]
+    pairs += [(x, x) for x, _ in pairs[:200]]
+    errors = []
+
+    async def bench(ctx):
+        for x, y in pairs:
+            for sig, (real, key, index) in ((a, x), (b, y)):
+                ctx.set(sig.real, real)
+                ctx.set(sig.key, key)
+                ctx.set(sig.index, index)
+            want = (x[0], x[1], -x[2]) >= (y[0], y[1], -y[2])
+            got = {style: ctx.get(outs[style]) for style in SumStyle}
+            if any(v != want for v in got.values()):
+                errors.append((x, y, got))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not errors, f"(a, b, results) {errors[:3]}"
 
 
 @pytest.mark.parametrize("width", [pipelined_arith.CHUNK + 1, 35, 54])
