@@ -82,7 +82,7 @@ class Core(wiring.Component):
             dp.d.comb += keys[n].eq(delayed(dp, conv.o, align - conv.latency, f"key{n}"))
         dp.submodules.score_to_fixed = score_conv
         dp.d.comb += score_conv.i.eq(unpack.header_score)
-        header_score = delayed(dp, score_conv.o, align - score_conv.latency, "header_score")
+        header_score = delayed(dp, score_conv.o, align - score_conv.latency, "header_score", reset_less=True)
         # The beat's fields but its raw lanes (its low bits, which the converters have taken) come along.
         beat_layout = data_beat_layout(cfg)
         assert beat_layout["lanes"].offset == 0

@@ -4,7 +4,8 @@ Round half away from zero, saturate to +-(2^(out_bits-1) - 1); +inf saturates hi
 code -2^(out_bits-1). Model: beamstream.hwmodel.numerics.float_to_fixed.
 
 Three stages: decode and shift amount | one left barrel shift of the mantissa to twice the output scale |
-round (w + 1) >> 1 on the sign-adjusted value, saturate, specials.
+round (w + 1) >> 1 on the sign-adjusted value, saturate, specials. No valid flag: the caller's, delayed beside it,
+says which outputs count, so the registers have no reset.
 """
 from __future__ import annotations
 
@@ -43,12 +44,12 @@ class FloatToFixed(wiring.Component):
         # Stage 1: fields, specials, shift amount (shift = max(exp, 1) - bias - mbits + F, as a small add).
         exp = self.i[mbits:mbits + ebits]
         frac = self.i[:mbits]
-        sign = Signal(name="s1_sign")
-        mant = Signal(mbits + 1, name="s1_mant")
-        amount = Signal(range(a_max + 1), name="s1_amount")
-        too_big = Signal(name="s1_too_big")   # shift > O: every nonzero mantissa saturates
-        neg_inf = Signal(name="s1_neg_inf")   # NaN or -inf
-        pos_inf = Signal(name="s1_pos_inf")
+        sign = Signal(name="s1_sign", reset_less=True)
+        mant = Signal(mbits + 1, name="s1_mant", reset_less=True)
+        amount = Signal(range(a_max + 1), name="s1_amount", reset_less=True)
+        too_big = Signal(name="s1_too_big", reset_less=True)   # shift > O: every nonzero mantissa saturates
+        neg_inf = Signal(name="s1_neg_inf", reset_less=True)   # NaN or -inf
+        pos_inf = Signal(name="s1_pos_inf", reset_less=True)
         a_raw = Signal(signed(ebits + 8))
         m.d.comb += a_raw.eq(Mux(exp == 0, 1, exp) + (self.frac_bits - bias - mbits + 1 + R))
         special = exp == (1 << ebits) - 1
@@ -66,9 +67,9 @@ class FloatToFixed(wiring.Component):
         # top bit is at most mbits - 1 and its amount is F - bias + 4 < O + 3 (F < O, bias >= 15): it loses none.
         shifted = shift_left_capped(mant, amount, R + O, self.sums)
         lost = mant[mbits] & (amount >= O + 2)
-        w = Signal(O, name="s2_w")
-        high = Signal(name="s2_high")
-        sign2, neg_inf2, pos_inf2 = Signal(name="s2_sign"), Signal(name="s2_neg_inf"), Signal(name="s2_pos_inf")
+        w = Signal(O, name="s2_w", reset_less=True)
+        high = Signal(name="s2_high", reset_less=True)
+        sign2, neg_inf2, pos_inf2 = (Signal(name=f"s2_{n}", reset_less=True) for n in ("sign", "neg_inf", "pos_inf"))
         m.d.sync += [
             w.eq(shifted[R:]),
             high.eq(lost | too_big),
@@ -81,7 +82,9 @@ class FloatToFixed(wiring.Component):
         m.d.comb += signed_w.eq(Mux(sign2, -1 - w, w))
         rounded = (signed_w + 1) >> 1
         saturated = high | (w == (1 << O) - 1)
-        m.d.sync += self.o.eq(Mux(neg_inf2, -(1 << (O - 1)),
-                              Mux(pos_inf2, top,
-                              Mux(saturated, Mux(sign2, -top, top), rounded))))
+        out = Signal(signed(O), name="s3_out", reset_less=True)
+        m.d.sync += out.eq(Mux(neg_inf2, -(1 << (O - 1)),
+                           Mux(pos_inf2, top,
+                           Mux(saturated, Mux(sign2, -top, top), rounded))))
+        m.d.comb += self.o.eq(out)
         return m

@@ -115,6 +115,10 @@ class OnlineLogSumExp(wiring.Component):
         cfg, w = self.cfg, self.widths
         P, G, K = cfg.lanes, w.u_frac, w.acc_ways
         exp_t = signed(w.exp_int_bits)
+
+        def data(value, name):
+            """A register of values read only where a valid flag (which is reset) says so: no reset."""
+            return registered(m, value, name, reset_less=True)
         # Stage numbers count registers from the input ports (stage 0).
 
         # u = key * log2(e) with G fraction bits (floor).
@@ -126,7 +130,7 @@ class OnlineLogSumExp(wiring.Component):
             u.append(prod[w.u_shift:w.u_shift + w.u_bits].as_signed())
         # Flags and values that travel side by side go down one delay line each (delayed_together).
         live = delayed_together(m, [self.mask[i] & (self.keys[i] != cfg.key_neg_inf) for i in range(P)],
-                                self._lat_u, "live_u")
+                                self._lat_u, "live_u", reset_less=True)
 
         # c = ceil(u), r = c - u in [0, 1); table entries for 2^-r; each lane's bid for the beat maximum.
         base_t, drop_t = exp2_table(w)
@@ -137,12 +141,12 @@ class OnlineLogSumExp(wiring.Component):
             r_i = Signal(G, name=f"r{i}")
             m.d.comb += r_i.eq(-frac)
             idx = r_i[self._exp_lo:]
-            c.append(registered(m, c_i, f"c{i}"))
-            base.append(registered(m, _rom(base_t, idx), f"exp_base{i}"))
-            drop.append(registered(m, _rom(drop_t, idx), f"exp_drop{i}"))
-            lo.append(registered(m, r_i[:self._exp_lo], f"exp_lo{i}"))
-            bid.append(registered(m, Mux(live[i], c_i, self.sentinel), f"bid{i}"))
-        live = delayed_together(m, live, 1, "live_t")
+            c.append(data(c_i, f"c{i}"))
+            base.append(data(_rom(base_t, idx), f"exp_base{i}"))
+            drop.append(data(_rom(drop_t, idx), f"exp_drop{i}"))
+            lo.append(data(r_i[:self._exp_lo], f"exp_lo{i}"))
+            bid.append(data(Mux(live[i], c_i, self.sentinel), f"bid{i}"))
+        live = delayed_together(m, live, 1, "live_t", reset_less=True)
         t_tables = self._lat_u + 1
 
         # m = 2^-r by interpolation (exp_frac fraction bits).
@@ -160,7 +164,7 @@ class OnlineLogSumExp(wiring.Component):
             for j in range(0, len(level), 2):
                 pair = level[j:j + 2]
                 best = pair[0] if len(pair) == 1 else Mux(pair[0] > pair[1], pair[0], pair[1])
-                nxt.append(registered(m, best, f"beat_max_l{len(level)}_{j}"))
+                nxt.append(data(best, f"beat_max_l{len(level)}_{j}"))
             level = nxt
         e_beat = level[0]
         t_beat = t_tables + self._lat_tree
@@ -179,33 +183,33 @@ class OnlineLogSumExp(wiring.Component):
         seen_now = Mux(b_first, 1, Mux(seen_run == K, K, seen_run + 1))
         with m.If(b_valid):
             m.d.sync += [run_max.eq(e_now), way_run.eq(way_now), seen_run.eq(seen_now), e_way[way_now].eq(e_now)]
-        e_b = registered(m, e_now, "e_b")
+        e_b = data(e_now, "e_b")
         # E_b - E_{b-K}, unused when fresh (so b_first is 0): both differences in parallel with the compare.
         e_before = e_way[way_next]
-        rise = registered(m, Mux(beat_wins, e_beat - e_before, run_max - e_before), "rise")
-        way = registered(m, way_now, "way")
-        fresh = registered(m, b_first | (seen_run < K), "fresh")   # first beat of its way in this row
-        seen = registered(m, seen_now, "seen")
+        rise = data(Mux(beat_wins, e_beat - e_before, run_max - e_before), "rise")
+        way = data(way_now, "way")
+        fresh = data(b_first | (seen_run < K), "fresh")   # first beat of its way in this row
+        seen = data(seen_now, "seen")
         e_valid = registered(m, b_valid, "e_valid")
         e_last = registered(m, b_last, "e_last")
         t_e = t_beat + 1
 
         # Per lane E - c.
-        c_e = delayed_together(m, c, t_e - t_tables, "c_e")
-        lane_diff = delayed_together(m, [e_b - c_e[i] for i in range(P)], 1, "lane_diff")
+        c_e = delayed_together(m, c, t_e - t_tables, "c_e", reset_less=True)
+        lane_diff = delayed_together(m, [e_b - c_e[i] for i in range(P)], 1, "lane_diff", reset_less=True)
         t_diff = t_e + 1
         t_shift_in = t_tables + max(self._lat_interp, t_diff - t_tables)
 
         # Lane terms: (m << (FD - FM)) >> (E - c), zero for dead lanes and shifts past the term's width.
         terms = []
-        mant = delayed_together(m, mant, t_shift_in - t_tables - self._lat_interp, "mant_s")
-        lane_diff = delayed_together(m, lane_diff, t_shift_in - t_diff, "lane_diff_s")
-        live = delayed_together(m, live, t_shift_in - t_tables, "live_s")
+        mant = delayed_together(m, mant, t_shift_in - t_tables - self._lat_interp, "mant_s", reset_less=True)
+        lane_diff = delayed_together(m, lane_diff, t_shift_in - t_diff, "lane_diff_s", reset_less=True)
+        live = delayed_together(m, live, t_shift_in - t_tables, "live_s", reset_less=True)
         for i in range(P):
             m_i, d_i, live_i = mant[i], lane_diff[i], live[i]
             scaled = Cat(Const(0, w.acc_frac - w.exp_frac), m_i)
             keep = live_i & (d_i < w.term_shift_max)
-            terms.append((registered(m, Mux(keep, scaled >> d_i[:(w.term_shift_max - 1).bit_length()], 0),
+            terms.append((data(Mux(keep, scaled >> d_i[:(w.term_shift_max - 1).bit_length()], 0),
                                      f"term{i}"), 1))
         beat_sum, lat = pipelined_sum(m, terms, self._beat_width, "beat_sum", style=self.sums)
         assert lat == self._lat_beat
@@ -218,8 +222,8 @@ class OnlineLogSumExp(wiring.Component):
         # The accumulate loop: read acc[way] and shift | chunk sums | pick, write acc[way].
         acc = Array(Signal(w.acc_bits, name=f"acc{p}") for p in range(K))
         keep = ~x_fresh & (x_rise < w.acc_bits)
-        shifted = registered(m, Mux(keep, acc[x_way] >> x_rise[:(w.acc_bits - 1).bit_length()], 0), "acc_shifted")
-        beat_in = registered(m, beat_sum, "acc_beat")
+        shifted = data(Mux(keep, acc[x_way] >> x_rise[:(w.acc_bits - 1).bit_length()], 0), "acc_shifted")
+        beat_in = data(beat_sum, "acc_beat")
         new_acc, lat = pipelined_sum(m, [(shifted, 1), (beat_in, 1)], w.acc_bits + 1, "acc_new",
                                      registered_output=False, style=self.sums)
         assert lat == 1 and w.acc_bits + 1 > 12, "the loop is 3 stages only with a two-stage adder"
@@ -233,12 +237,12 @@ class OnlineLogSumExp(wiring.Component):
         snap, snap_e = delayed_together(m, [x_valid & x_last, x_e], 3, "snap")
         # Per way, for a row's last beat, the rise from that way's last E to the row's E (taken at t_e).
         way_r = delayed_together(m, [e_b - e_way[p] for p in range(K)] + [seen > p for p in range(K)],
-                                 t_read - t_e, "way_r")
+                                 t_read - t_e, "way_r", reset_less=True)
         aligned = []
         for p in range(K):
             rise_p = way_r[p]
             keep_p = way_r[K + p] & (rise_p < w.acc_bits)
-            aligned.append((registered(m, Mux(keep_p, acc[p] >> rise_p[:(w.acc_bits - 1).bit_length()], 0),
+            aligned.append((data(Mux(keep_p, acc[p] >> rise_p[:(w.acc_bits - 1).bit_length()], 0),
                                        f"aligned{p}"), 1))
         total, lat = pipelined_sum(m, aligned, w.acc_bits, "acc_total", style=self.sums)
         assert lat == self._lat_combine
@@ -247,26 +251,26 @@ class OnlineLogSumExp(wiring.Component):
 
         # Normalise: msb position n, then mantissa bits below it.
         n = _leading_one(m, total, "msb")
-        h_d, h_n = registered(m, total, "norm_d"), registered(m, n, "norm_n")
-        h_valid, h_e = registered(m, g_valid, "norm_valid"), registered(m, g_e, "norm_e")
+        h_d, h_n = data(total, "norm_d"), data(n, "norm_n")
+        h_valid, h_e = registered(m, g_valid, "norm_valid"), data(g_e, "norm_e")
         top = w.acc_bits - 1
         lshift = Signal(range(w.acc_bits), name="norm_shift")
         m.d.comb += lshift.eq(top - h_n)
         normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)     # the msb lands on `top`: nothing is lost
-        q = registered(m, normal[top - w.mant_frac:top], "mant_q")
-        neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
-        k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")
+        q = data(normal[top - w.mant_frac:top], "mant_q")
+        neg_inf = data(h_e == self.sentinel, "neg_inf_n")
+        k_int = data(h_e + h_n - w.acc_frac, "k_int")
         i_valid = registered(m, h_valid, "ln_valid")
 
         # ln: tables, then one pipelined sum; a -inf row feeds zeros so the result is exactly 0.
         lbase_t, lrise_t = ln_table(w)
         idx = q[self._ln_lo:]
         gate = ~neg_inf
-        t_base = registered(m, Mux(gate, _rom(lbase_t, idx), 0), "ln_base")
-        t_rise = registered(m, Mux(gate, _rom(lrise_t, idx), 0), "ln_rise")
-        t_lo = registered(m, q[:self._ln_lo], "ln_lo")
-        t_k = registered(m, Mux(gate, k_int, 0), "ln_k")
-        t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), registered(m, neg_inf, "ln_neg_inf_t")
+        t_base = data(Mux(gate, _rom(lbase_t, idx), 0), "ln_base")
+        t_rise = data(Mux(gate, _rom(lrise_t, idx), 0), "ln_rise")
+        t_lo = data(q[:self._ln_lo], "ln_lo")
+        t_k = data(Mux(gate, k_int, 0), "ln_k")
+        t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), data(neg_inf, "ln_neg_inf_t")
         ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum",
                                     style=self.sums)
         assert lat == self._lat_ln

@@ -4,7 +4,7 @@ Model: beamstream.hwmodel.numerics.normalise. One pipelined three-term sum, then
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,12 +33,14 @@ class ScoreNormaliser(wiring.Component):
         raw, lat = pipelined_sum(m, self._terms(), SUM_BITS, "norm_raw", style=self.sums)
         assert lat == self._lat_sum
         dead = (self.key == self.cfg.key_neg_inf) | (self.beam_score == SCORE_NEG_INF) | self.neg_inf
-        dead = delayed(m, dead, lat, "norm_dead")
+        dead = delayed(m, dead, lat, "norm_dead", reset_less=True)     # data: the caller's valid is delayed beside it
         # raw = high * 2^31 + low: above SCORE_MAX iff high >= 1, below -SCORE_MAX iff raw <= -2^31 (no wide compare)
         high, low = raw[SCORE_BITS - 1:].as_signed(), raw[:SCORE_BITS - 1]
         too_big = high > 0
         too_small = (high < -1) | ((high == -1) & (low == 0))
-        m.d.sync += self.score.eq(Mux(dead, SCORE_NEG_INF,
-                                  Mux(too_big, SCORE_MAX,
-                                  Mux(too_small, -SCORE_MAX, raw))))
+        score = Signal(signed(SCORE_BITS), name="norm_score", reset_less=True)
+        m.d.sync += score.eq(Mux(dead, SCORE_NEG_INF,
+                             Mux(too_big, SCORE_MAX,
+                             Mux(too_small, -SCORE_MAX, raw))))
+        m.d.comb += self.score.eq(score)
         return m

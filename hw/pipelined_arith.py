@@ -34,25 +34,29 @@ class SumStyle(enum.Enum):
     OPERATOR = "operator"   # `*`, `+`, `-`, `>`, then the same registers: fastest to simulate
 
 
-def delayed(m, value, cycles: int, name: str):
-    """`value` delayed by `cycles` registers (cycles >= 0)."""
+def delayed(m, value, cycles: int, name: str, *, reset_less: bool = False):
+    """`value` delayed by `cycles` registers (cycles >= 0).
+
+    reset_less: for data that is read only where a valid flag (reset) says so. Such registers skip the reset and
+    the datapath's clear, which a cycle simulator otherwise evaluates for each of them every cycle.
+    """
     value = Value.cast(value)
     for i in range(cycles):
-        r = Signal(value.shape(), name=f"{name}_d{i + 1}")
+        r = Signal(value.shape(), name=f"{name}_d{i + 1}", reset_less=reset_less)
         m.d.sync += r.eq(value)
         value = r
     return value
 
 
-def registered(m, value, name: str):
-    return delayed(m, value, 1, name)
+def registered(m, value, name: str, *, reset_less: bool = False):
+    return delayed(m, value, 1, name, reset_less=reset_less)
 
 
-def delayed_together(m, values, cycles: int, name: str) -> list:
+def delayed_together(m, values, cycles: int, name: str, *, reset_less: bool = False) -> list:
     """Each of `values` delayed by `cycles` registers, as one delay line of their concatenation: the same
     flip-flops, but one variable per stage instead of one per value and stage in a cycle simulator."""
     values = [Value.cast(v) for v in values]
-    word = delayed(m, Cat(*values), cycles, name)
+    word = delayed(m, Cat(*values), cycles, name, reset_less=reset_less)
     out, at = [], 0
     for v in values:
         part = word[at:at + len(v)]
@@ -123,7 +127,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     signedness) or a Python int. The caller guarantees that the true sum fits signed(width). With
     registered_output=False the last stage is left combinational (for a loop that registers it itself), and
     the latency counts the registers before it. `style` picks the spelling (SumStyle); value and latency do not
-    depend on it.
+    depend on it. Its registers have no reset (valid-only pipelines: the caller's valid flag has one).
     """
     if style is SumStyle.OPERATOR:
         signals, constant = _term_signals(m, terms, width, name)
@@ -142,7 +146,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
         vectors = nxt
         level += 1
         if level % CSA_PER_STAGE == 0:
-            vectors = [registered(m, v, f"{name}_csa{level}_{j}") for j, v in enumerate(vectors)]
+            vectors = [registered(m, v, f"{name}_csa{level}_{j}", reset_less=True) for j, v in enumerate(vectors)]
             latency += 1
 
     bounds = list(range(0, width, CHUNK)) + [width]
@@ -153,8 +157,8 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
         a, b = vectors
         sums0, sums1 = [], []
         for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
-            s0 = Signal(hi - lo + 1, name=f"{name}_c{j}_s0")
-            s1 = Signal(hi - lo + 1, name=f"{name}_c{j}_s1")
+            s0 = Signal(hi - lo + 1, name=f"{name}_c{j}_s0", reset_less=True)
+            s1 = Signal(hi - lo + 1, name=f"{name}_c{j}_s1", reset_less=True)
             m.d.sync += [s0.eq(a[lo:hi] + b[lo:hi]), s1.eq(a[lo:hi] + b[lo:hi] + 1)]
             sums0.append(s0)
             sums1.append(s1)
@@ -165,7 +169,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
             parts.append(Mux(carry, s1[:-1], s0[:-1]))
             carry = Mux(carry, s1[-1], s0[-1])
         total = Cat(*parts)
-    result = Signal(signed(width), name=name)
+    result = Signal(signed(width), name=name, reset_less=True)
     if registered_output:
         m.d.sync += result.eq(total)
         latency += 1
@@ -238,7 +242,7 @@ def _operator_sum(m, terms, signals, constant: int, width: int, name: str, regis
     latency = sum_latency(terms, width, registered_output=registered_output)
     value = Signal(signed(width), name=f"{name}_sum")
     m.d.comb += value.eq(total)
-    value = delayed(m, value, latency, name)
+    value = delayed(m, value, latency, name, reset_less=True)
     result = Signal(signed(width), name=name)
     m.d.comb += result.eq(value)
     return result, latency
