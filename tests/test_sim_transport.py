@@ -108,3 +108,14 @@ def test_build_failure_shows_the_compiler_output(tmp_path, monkeypatch):
     broken.write_text("module beamstream_top(input wire clk); this is not verilog endmodule\n")
     with pytest.raises(RuntimeError, match=r"(?s)Verilator build .* failed.*syntax error"):
         build_device(CONFIG, verilog=broken)
+
+
+def test_the_prepass_rewrite_writes_runs_of_one_item_as_replications():
+    """Runs anywhere in a concatenation, escaped names (space-terminated) included; nothing else changes."""
+    from beamstream.transports.verilated import _replicate_runs
+
+    text = ("  assign \\a.b$1  = { \\k [19], \\k [19], \\k [19], \\k  } + { c, 2'h0, 2'h0, c, \\e , \\e  };\n"
+            "  assign y = { x[3], x[2] };\n  assign z = x;\n")
+    assert _replicate_runs(text) == (
+        "  assign \\a.b$1  = { {3{\\k [19]}}, \\k  } + { c, {2{2'h0}}, c, {2{\\e }} };\n"
+        "  assign y = { x[3], x[2] };\n  assign z = x;\n")

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import importlib.resources
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,7 @@ TRAIN_STEPS = 3
 # the same vector (carry chains) look like combinational loops to Verilator (UNOPTFLAT), which then re-evaluates
 # them until they settle and the model runs 2.7x slower than without the pre-pass; with it, 1.14x faster.
 # `wreduce; peepopt` (narrower operators, shift and compare idioms) take 3.5% off the instructions per cycle.
+# Its output then gets runs of one bit in a concatenation written as a replication (_replicate_runs).
 PREPASS = True
 YOSYS_SCRIPT = ("read_verilog {src}; hierarchy -top {top}; proc; flatten; wreduce; peepopt; opt -full; "
                 "splitnets -driver; opt_clean -purge; write_verilog -noattr {dst}")
@@ -74,7 +76,8 @@ class StepReport(NamedTuple):
 def _build_key(config: CoreConfig, verilog: Path | None) -> str:
     extra = [repr(sorted(config.to_dict().items())), HARNESS.read_text(), SHELL.read_text(), " ".join(VERILATOR_ARGS),
              CXXFLAGS, SUMS.value, YOSYS_SCRIPT if PREPASS and _yosys() else "no-prepass",
-             f"pgo {PGO_GENERATE} {PGO_USE} {TRAIN_STEPS}" if PGO and verilog is None else "no-pgo"]
+             f"pgo {PGO_GENERATE} {PGO_USE} {TRAIN_STEPS}" if PGO and verilog is None else "no-pgo",
+             Path(__file__).read_text()]     # this build's own steps (the pre-pass rewrite among them)
     if verilog is not None:
         extra.append(hashlib.sha256(Path(verilog).read_bytes()).hexdigest())
     return runner.sources_digest(*extra)
@@ -202,7 +205,31 @@ def _prepass(yosys: list[str], source: Path, work: Path) -> Path:
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"Verilator build of the {TOP} device failed in its Yosys pre-pass (exit {proc.returncode}); "
                            f"full log in {work / 'yosys.log'}:\n{log[-6000:]}")
+    out.write_text(_replicate_runs(out.read_text()))
     return out
+
+
+_CONCAT = re.compile(r"\{ ([^{}]*) \}")
+
+
+def _replicate_runs(verilog: str) -> str:
+    """Each run of one item in a `{ a, b, ... }` concatenation written as a replication `{n{a}}`.
+
+    Yosys writes a sign extension bit by bit (`{ x [19], x [19], x [19], x }`) and Verilator evaluates every copy
+    as a shift and an or; a replication of one bit is a negation and a mask (2% of the instructions per cycle).
+    Items hold no braces or ", " (Yosys's names here are Amaranth's: letters, digits, `.`, `$`, `_`, `[`, `:`).
+    """
+    def rewrite(match):
+        items = match.group(1).split(", ")
+        out, i = [], 0
+        while i < len(items):
+            j = i
+            while j + 1 < len(items) and items[j + 1] == items[i]:
+                j += 1
+            out.append(items[i] if j == i else f"{{{j - i + 1}{{{items[i]}}}}}")
+            i = j + 1
+        return "{ " + ", ".join(out) + " }"
+    return _CONCAT.sub(rewrite, verilog)
 
 
 class _Device(ctypes.Structure):
