@@ -3,18 +3,18 @@
 Round half away from zero, saturate to +-(2^(out_bits-1) - 1); +inf saturates high; NaN and -inf give the -inf
 code -2^(out_bits-1). Model: beamstream.hwmodel.numerics.float_to_fixed.
 
-Three stages: decode and shift amount | one left barrel shift of the mantissa to twice the output scale |
-round (w + 1) >> 1 on the sign-adjusted value, saturate, specials.
+Three stages: decode and shift amount | the mantissa shifted to twice the output scale (only the output's window
+of it is built) | round (w + 1) >> 1 on the sign-adjusted value, saturate, specials.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .interface import FLOAT_FIELDS
 from .pipelined_arith import SumStyle
-from .shifts import shift_left_capped
+from .shifts import window
 
 
 class FloatToFixed(wiring.Component):
@@ -37,40 +37,40 @@ class FloatToFixed(wiring.Component):
         O = self.out_bits
         bias = (1 << (ebits - 1)) - 1
         # w = floor(|x| * 2^(F+1)) = (mant << A) >> R with A = shift + 1 + R; R makes every right shift a slice.
+        # Its O bits are the window at a_max - A of the mantissa with O + 1 zeros below it.
         R = mbits + 2
         a_max = O + 1 + R
 
-        # Stage 1: fields, specials, shift amount (shift = max(exp, 1) - bias - mbits + F, as a small add).
+        # Stage 1: fields, specials, window offset a_max - A (shift = max(exp, 1) - bias - mbits + F, a small add).
         exp = self.i[mbits:mbits + ebits]
         frac = self.i[:mbits]
         sign = Signal(name="s1_sign")
         mant = Signal(mbits + 1, name="s1_mant")
-        amount = Signal(range(a_max + 1), name="s1_amount")
+        offset = Signal(range(a_max + 1), name="s1_offset")
         too_big = Signal(name="s1_too_big")   # shift > O: every nonzero mantissa saturates
         neg_inf = Signal(name="s1_neg_inf")   # NaN or -inf
         pos_inf = Signal(name="s1_pos_inf")
-        a_raw = Signal(signed(ebits + 8))
-        m.d.comb += a_raw.eq(Mux(exp == 0, 1, exp) + (self.frac_bits - bias - mbits + 1 + R))
+        o_raw = Signal(signed(ebits + 8))     # a_max - A
+        m.d.comb += o_raw.eq((a_max - (self.frac_bits - bias - mbits + 1 + R)) - Mux(exp == 0, 1, exp))
         special = exp == (1 << ebits) - 1
         m.d.sync += [
             sign.eq(self.i[-1]),
             mant.eq(Mux(exp == 0, frac, frac | (1 << mbits))),
-            amount.eq(Mux(a_raw < 0, 0, Mux(a_raw > a_max, a_max, a_raw))),
-            too_big.eq(a_raw > a_max),
+            offset.eq(Mux(o_raw > a_max, a_max, Mux(o_raw < 0, 0, o_raw))),
+            too_big.eq(o_raw < 0),
             neg_inf.eq(special & ((frac != 0) | self.i[-1])),
             pos_inf.eq(special & (frac == 0) & ~self.i[-1]),
         ]
 
-        # Stage 2: the barrel shift; keep w's low O bits and whether anything lies above them. A normal mantissa's
-        # top bit is bit mbits, so bits reach past R + O = O + mbits + 2 exactly when amount >= O + 2. A subnormal's
-        # top bit is at most mbits - 1 and its amount is F - bias + 4 < O + 3 (F < O, bias >= 15): it loses none.
-        shifted = shift_left_capped(mant, amount, R + O, self.sums)
-        lost = mant[mbits] & (amount >= O + 2)
+        # Stage 2: w as an O-bit window (a shifter O bits wide, not R + O), and whether anything lies above it. A
+        # normal mantissa's top bit is bit mbits, so bits reach past R + O = O + mbits + 2 exactly when A >= O + 2. A
+        # subnormal's top bit is at most mbits - 1 and its A is F - bias + 4 < O + 3 (F < O, bias >= 15): it loses none.
+        lost = mant[mbits] & (offset <= R - 1)      # A >= O + 2
         w = Signal(O, name="s2_w")
         high = Signal(name="s2_high")
         sign2, neg_inf2, pos_inf2 = Signal(name="s2_sign"), Signal(name="s2_neg_inf"), Signal(name="s2_pos_inf")
         m.d.sync += [
-            w.eq(shifted[R:]),
+            w.eq(window(Cat(Const(0, O + 1), mant), offset, O, self.sums)),
             high.eq(lost | too_big),
             sign2.eq(sign), neg_inf2.eq(neg_inf), pos_inf2.eq(pos_inf),
         ]

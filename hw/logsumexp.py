@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from .interface import exp2_table, ln_table, lse_widths
 from .pipelined_arith import (SumStyle, constant_product_terms, delayed, pipelined_sum, registered, sum_latency,
                               variable_product_terms)
-from .shifts import shift_left_capped
+from .shifts import shift_left_capped, window
 
 
 def _leading_one(m, value, name: str):
@@ -252,10 +252,15 @@ class OnlineLogSumExp(wiring.Component):
         h_d, h_n = registered(m, total, "norm_d"), registered(m, n, "norm_n")
         h_valid, h_e = registered(m, g_valid, "norm_valid"), registered(m, g_e, "norm_e")
         top = w.acc_bits - 1
-        lshift = Signal(range(w.acc_bits), name="norm_shift")
-        m.d.comb += lshift.eq(top - h_n)
-        normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)     # the msb lands on `top`: nothing is lost
-        q = registered(m, normal[top - w.mant_frac:top], "mant_q")
+        if self.sums is SumStyle.OPERATOR:
+            lshift = Signal(range(w.acc_bits), name="norm_shift")
+            m.d.comb += lshift.eq(top - h_n)
+            normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)  # the msb lands on `top`: nothing is lost
+            below_msb = normal[top - w.mant_frac:top]
+        else:
+            # The same bits as a mant_frac-bit window at n (zeros below d): a narrow shifter, not a full-width one.
+            below_msb = window(Cat(Const(0, w.mant_frac), h_d), h_n, w.mant_frac)
+        q = registered(m, below_msb, "mant_q")
         neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
         k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")
         i_valid = registered(m, h_valid, "ln_valid")
