@@ -55,12 +55,13 @@ class OnlineLogSumExp(wiring.Component):
         self.sentinel = -(1 << (w.exp_int_bits - 1))   # E of a row without live lanes so far
         # Stage counts of each part; elaborate checks its pipelined sums against them.
         dummy = Signal(8)
-        self._lat_u = sum_latency(self._u_terms(dummy), self._u_width)
+        self._lat_u = sum_latency(self._u_terms(Signal(signed(L))), self._u_width)
         self._lat_interp = sum_latency(self._interp_terms(dummy, dummy, Signal(self._exp_lo)), self._interp_width)
         self._lat_tree = (P - 1).bit_length()
         self._lat_beat = sum_latency([(dummy, 1)] * P, self._beat_width)
         self._lat_combine = sum_latency([(dummy, 1)] * w.acc_ways, w.acc_bits)
-        self._lat_ln = sum_latency(self._ln_terms(dummy, dummy, dummy, Signal(self._ln_lo)), self._ln_width)
+        self._lat_ln = sum_latency(self._ln_terms(Signal(self._k_shape), dummy, dummy, Signal(self._ln_lo)),
+                                   self._ln_width)
         # u | c, r, tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
         self._lat_lanes = self._lat_u + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
         # loop (shift | chunk sums, pick writes acc) | read and align | combine | msb | normalise | tables | ln
@@ -102,6 +103,12 @@ class OnlineLogSumExp(wiring.Component):
     @property
     def _ln_width(self):
         return self.widths.exp_int_bits + 3 + self.widths.ln_frac + self._ln_lo
+
+    @property
+    def _k_shape(self):
+        # K = E + n - FD of a row with a live lane: |E| < 2^(exp_int_bits - 1), n and FD below acc_bits (a -inf row's
+        # K is not used). Its width sets the constant product's table count.
+        return signed(max(self.widths.exp_int_bits - 1, self.widths.acc_bits.bit_length()) + 2)
 
     def _ln_terms(self, k_int, base, rise, lo):
         # (K*ln2 + base + floor(rise*lo / 2^lo) + half) >> drop, all scaled by 2^lo so the floor is one shift
@@ -262,7 +269,8 @@ class OnlineLogSumExp(wiring.Component):
             below_msb = window(Cat(Const(0, w.mant_frac), h_d), h_n, w.mant_frac)
         q = registered(m, below_msb, "mant_q")
         neg_inf = registered(m, h_e == self.sentinel, "neg_inf_n")
-        k_int = registered(m, h_e + h_n - w.acc_frac, "k_int")
+        k_int = Signal(self._k_shape, name="k_int")
+        m.d.sync += k_int.eq(h_e + h_n - w.acc_frac)
         i_valid = registered(m, h_valid, "ln_valid")
 
         # ln: tables, then one pipelined sum; a -inf row feeds zeros so the result is exactly 0.

@@ -275,3 +275,38 @@ def test_narrow_signed_and_negated_terms_sum_exactly(with_constant):
 
     run_clocked(m, bench)
     assert not errors, f"(a, b, c), got, want: {errors[:3]}"
+
+
+@pytest.mark.parametrize("bits,is_signed", [(20, True), (13, True), (7, True), (12, False), (6, False)])
+def test_constant_products_by_slice_tables_are_exact(bits, is_signed):
+    """a * constant summed from tables of its 6-bit slices (the top slice signed when a is, a 1-bit top slice
+    included), minus a second such product, against the integers: every value of a up to 13 bits, random and extreme
+    ones above."""
+    from amaranth.hdl import Signal, signed
+
+    a = Signal(signed(bits) if is_signed else bits)
+    big, small = 24204406, 11629080 >> 9          # log2(e) and ln(2) constants of the default build, many digits
+    for constant in (big, small):
+        product = pipelined_arith.Product(a, constant)
+        assert len(product.partial_terms(1)) == -(-bits // pipelined_arith.TABLE_BITS), "not the table spelling"
+    terms = pipelined_arith.constant_product_terms(a, big, 3) + [(pipelined_arith.Product(a, small), -1)]
+    width = bits + 30
+    m = Module()
+    total, latency = pipelined_arith.pipelined_sum(m, terms, width, "tables")
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if is_signed else (0, 1 << bits)
+    rng = random.Random(seeded(bits))
+    stimuli = list(range(lo, hi)) if bits <= 13 else [lo, hi - 1, 0, -1] + [rng.randrange(lo, hi) for _ in range(3000)]
+    errors = []
+
+    async def bench(ctx):
+        for cycle in range(len(stimuli) + latency):
+            if cycle < len(stimuli):
+                ctx.set(a, stimuli[cycle])
+            if cycle >= latency:
+                x = stimuli[cycle - latency]
+                if ctx.get(total) != x * big * 8 - x * small:
+                    errors.append((x, ctx.get(total), x * big * 8 - x * small))
+            await ctx.tick()
+
+    run_clocked(m, bench)
+    assert not errors, f"(a, got, want): {errors[:3]}"
