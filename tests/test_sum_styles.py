@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""The two spellings of hw/pipelined_arith.SumStyle give the same values: pipelined sums at the same cycle, and the
-merge nodes' compare.
+"""The two spellings of hw/pipelined_arith.SumStyle give the same values: pipelined sums at the same cycle, the
+merge nodes' compare, and FloatToFixed (its shift).
 
 The Verilated `sim` device builds the core with SumStyle.OPERATOR; synthesis and the cocotb tests use SHALLOW.
 Every pipelined sum the core instantiates (log-sum-exp and normaliser, recorded while elaborating them) is rebuilt
@@ -310,3 +310,30 @@ def test_constant_products_by_slice_tables_are_exact(bits, is_signed):
 
     run_clocked(m, bench)
     assert not errors, f"(a, got, want): {errors[:3]}"
+
+
+@pytest.mark.parametrize("fmt,out_bits,frac_bits", [("fp32", 20, 12), ("fp32", 32, 12), ("bf16", 20, 12),
+                                                    ("fp16", 8, 3)])
+def test_float_to_fixed_has_the_same_value_in_both_spellings(fmt, out_bits, frac_bits):
+    """FloatToFixed's shift (a window when the mantissa is wider than the output, else a capped left shift) in both
+    spellings, on random words and a stride through every exponent, cycle by cycle."""
+    from beamstream.hw.float_to_fixed import FloatToFixed
+
+    m = Module()
+    m.submodules.shallow = shallow = FloatToFixed(fmt, out_bits, frac_bits)
+    m.submodules.operator = operator = FloatToFixed(fmt, out_bits, frac_bits, sums=SumStyle.OPERATOR)
+    m.d.comb += operator.i.eq(shallow.i)
+    bits = len(shallow.i)
+    rng = random.Random(seeded(bits + out_bits))
+    words = [rng.getrandbits(bits) for _ in range(2000)] + list(range(0, 1 << bits, (1 << bits) // 4000 or 1))
+    errors = []
+
+    async def bench(ctx):
+        for word in words:
+            ctx.set(shallow.i, word)
+            await ctx.tick()
+            if ctx.get(shallow.o) != ctx.get(operator.o):
+                errors.append((hex(word), ctx.get(shallow.o), ctx.get(operator.o)))
+
+    run_clocked(m, bench)
+    assert not errors, f"(word, shallow, operator) {errors[:3]}"
