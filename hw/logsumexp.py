@@ -18,7 +18,7 @@ from .interface import exp2_table, ln_table, lse_widths
 from .pipelined_arith import (SumStyle, constant_product_terms, delayed, delayed_together, pipelined_sum, registered,
                               sum_latency,
                               variable_product_terms)
-from .shifts import shift_left_capped
+from .shifts import shift_left_capped, window
 
 
 def _leading_one(m, value, name: str):
@@ -56,12 +56,13 @@ class OnlineLogSumExp(wiring.Component):
         self.sentinel = -(1 << (w.exp_int_bits - 1))   # E of a row without live lanes so far
         # Stage counts of each part; elaborate checks its pipelined sums against them.
         dummy = Signal(8)
-        self._lat_u = sum_latency(self._u_terms(dummy), self._u_width)
+        self._lat_u = sum_latency(self._u_terms(Signal(signed(L))), self._u_width)
         self._lat_interp = sum_latency(self._interp_terms(dummy, dummy, Signal(self._exp_lo)), self._interp_width)
         self._lat_tree = (P - 1).bit_length()
         self._lat_beat = sum_latency([(dummy, 1)] * P, self._beat_width)
         self._lat_combine = sum_latency([(dummy, 1)] * w.acc_ways, w.acc_bits)
-        self._lat_ln = sum_latency(self._ln_terms(dummy, dummy, dummy, Signal(self._ln_lo)), self._ln_width)
+        self._lat_ln = sum_latency(self._ln_terms(Signal(self._k_shape), dummy, dummy, Signal(self._ln_lo)),
+                                   self._ln_width)
         # u | c, r, tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
         self._lat_lanes = self._lat_u + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
         # loop (shift | chunk sums, pick writes acc) | read and align | combine | msb | normalise | tables | ln
@@ -103,6 +104,12 @@ class OnlineLogSumExp(wiring.Component):
     @property
     def _ln_width(self):
         return self.widths.exp_int_bits + 3 + self.widths.ln_frac + self._ln_lo
+
+    @property
+    def _k_shape(self):
+        # K = E + n - FD of a row with a live lane: |E| < 2^(exp_int_bits - 1), n and FD below acc_bits (a -inf row's
+        # K is not used). Its width sets the constant product's table count.
+        return signed(max(self.widths.exp_int_bits - 1, self.widths.acc_bits.bit_length()) + 2)
 
     def _ln_terms(self, k_int, base, rise, lo):
         # (K*ln2 + base + floor(rise*lo / 2^lo) + half) >> drop, all scaled by 2^lo so the floor is one shift
@@ -254,12 +261,18 @@ class OnlineLogSumExp(wiring.Component):
         h_d, h_n = data(total, "norm_d"), data(n, "norm_n")
         h_valid, h_e = registered(m, g_valid, "norm_valid"), data(g_e, "norm_e")
         top = w.acc_bits - 1
-        lshift = Signal(range(w.acc_bits), name="norm_shift")
-        m.d.comb += lshift.eq(top - h_n)
-        normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)     # the msb lands on `top`: nothing is lost
-        q = data(normal[top - w.mant_frac:top], "mant_q")
+        if self.sums is SumStyle.OPERATOR:
+            lshift = Signal(range(w.acc_bits), name="norm_shift")
+            m.d.comb += lshift.eq(top - h_n)
+            normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)  # the msb lands on `top`: nothing is lost
+            below_msb = normal[top - w.mant_frac:top]
+        else:
+            # The same bits as a mant_frac-bit window at n (zeros below d): a narrow shifter, not a full-width one.
+            below_msb = window(Cat(Const(0, w.mant_frac), h_d), h_n, w.mant_frac)
+        q = data(below_msb, "mant_q")
         neg_inf = data(h_e == self.sentinel, "neg_inf_n")
-        k_int = data(h_e + h_n - w.acc_frac, "k_int")
+        k_int = Signal(self._k_shape, name="k_int", reset_less=True)
+        m.d.sync += k_int.eq(h_e + h_n - w.acc_frac)
         i_valid = registered(m, h_valid, "ln_valid")
 
         # ln: tables, then one pipelined sum; a -inf row feeds zeros so the result is exactly 0.

@@ -17,8 +17,9 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed, unsigned
 
+TABLE_BITS = 6      # a constant times a 6-bit slice is one LUT6 per bit
 CHUNK = 12          # carry-propagate chunk: a 12-bit add with carry-in is about 5 LUT6 levels
 CSA_PER_STAGE = 3   # 3:2 compressor levels (about one LUT6 level each) between registers; up to 2 levels
                     # left over ride in front of the first carry-propagate stage
@@ -68,8 +69,9 @@ def delayed_together(m, values, cycles: int, name: str, *, reset_less: bool = Fa
 class Product(NamedTuple):
     """a * b * 2^scale as one term of pipelined_sum, b a positive int or an unsigned value (then a is unsigned too).
 
-    SHALLOW adds its partial products (b's canonical signed digits for a constant, one gated copy of a per bit of a
-    variable b); OPERATOR multiplies.
+    SHALLOW adds its partial products (for a constant, b's canonical signed digits, or a table of slice * b per
+    TABLE_BITS-bit slice of a when that makes fewer terms; one gated copy of a per bit of a variable b); OPERATOR
+    multiplies.
     """
     a: Value
     b: object
@@ -78,11 +80,29 @@ class Product(NamedTuple):
     def partial_terms(self, sign: int):
         """[(value, sign, shift)]: the partial products, each `value << shift`."""
         if isinstance(self.b, int):
-            return [(self.a, sign * digit, shift + self.scale) for shift, digit in csd_digits(self.b)]
+            a = Value.cast(self.a)
+            if -(-len(a) // TABLE_BITS) < len(csd_digits(self.b)):
+                return [(table, sign, lo + self.scale) for table, lo in _slice_tables(a, self.b)]
+            return [(a, sign * digit, shift + self.scale) for shift, digit in csd_digits(self.b)]
         return [(Mux(self.b[i], self.a, 0), sign, i + self.scale) for i in range(len(self.b))]
 
     def value(self):
         return (self.a * self.b) << self.scale
+
+
+def _slice_tables(a: Value, constant: int):
+    """[(slice * constant, lo)] over a's TABLE_BITS-bit slices (the top one signed when a is): each bit of a table is
+    one LUT6 of its slice, and sum(slice * constant << lo) == a * constant."""
+    out = []
+    for lo in range(0, len(a), TABLE_BITS):
+        part = a[lo:lo + TABLE_BITS]
+        top_signed = a.shape().signed and lo + TABLE_BITS >= len(a)
+        n = len(part)
+        values = [(v - (1 << n) if top_signed and v >> (n - 1) else v) * constant for v in range(1 << n)]
+        bits = max(abs(v) for v in values).bit_length()
+        shape = signed(bits + 1) if top_signed else unsigned(bits)
+        out.append((Array(Const(v, shape) for v in values)[part], lo))
+    return out
 
 
 def _partial_terms(terms):

@@ -1,4 +1,4 @@
-"""A variable left shift that never grows wider than the bits it keeps.
+"""Variable shifts that never grow wider than the bits they keep.
 
 Amaranth's `value << amount` is len(value) + 2**len(amount) - 1 bits wide (87 bits for a 24-bit mantissa and a
 6-bit amount), which a simulator evaluates as multi-word arithmetic every cycle. Written as one 2:1 mux stage per
@@ -25,3 +25,22 @@ def shift_left_capped(value, amount, width: int, style: SumStyle = SumStyle.SHAL
         moved = Cat(Const(0, step), v)[:width] if step < width else Const(0, width)
         v = Mux(amount[i], moved, v)
     return v
+
+
+def window(value, offset, width: int, style: SumStyle = SumStyle.SHALLOW):
+    """value[offset:offset + width] for a variable `offset`, zeros past value's top.
+
+    Mux stages with the largest step first, each keeping only the bits the smaller steps after it can still reach
+    (width + step - 1 of them): about width * len(offset) muxes where a full shifter (Yosys's map of `>>`, which
+    takes the smallest step first) has len(value) * len(offset). For a 17-bit window of 70 bits: 74 LUT instead
+    of 185 (yosys 0.23 synth_xilinx). OPERATOR spells it `(value >> offset)`, one machine shift.
+    """
+    v = Value.cast(value).as_unsigned()
+    if style is SumStyle.OPERATOR:
+        return (v >> offset)[:width]
+    for i in reversed(range(len(offset))):
+        step = 1 << i
+        keep = width + step - 1
+        padded = Cat(v, Const(0, max(0, step + keep - len(v))))
+        v = Mux(offset[i], padded[step:step + keep], padded[:keep])
+    return Cat(v, Const(0, max(0, width - len(v))))[:width]

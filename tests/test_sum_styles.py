@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""The two spellings of hw/pipelined_arith.SumStyle give the same values: pipelined sums at the same cycle, and the
-merge nodes' compare.
+"""The two spellings of hw/pipelined_arith.SumStyle give the same values: pipelined sums at the same cycle, the
+merge nodes' compare, and FloatToFixed (its shift).
 
 The Verilated `sim` device builds the core with SumStyle.OPERATOR; synthesis and the cocotb tests use SHALLOW.
 Every pipelined sum the core instantiates (log-sum-exp and normaliser, recorded while elaborating them) is rebuilt
@@ -318,3 +318,65 @@ def test_narrow_signed_and_negated_terms_sum_exactly(with_constant):
 
     run_clocked(m, bench)
     assert not errors, f"(a, b, c), got, want: {errors[:3]}"
+
+
+@pytest.mark.parametrize("bits,is_signed", [(20, True), (13, True), (7, True), (12, False), (6, False)])
+def test_constant_products_by_slice_tables_are_exact(bits, is_signed):
+    """a * constant summed from tables of its 6-bit slices (the top slice signed when a is, a 1-bit top slice
+    included), minus a second such product, against the integers: every value of a up to 13 bits, random and extreme
+    ones above."""
+    from amaranth.hdl import Signal, signed
+
+    a = Signal(signed(bits) if is_signed else bits)
+    big, small = 24204406, 11629080 >> 9          # log2(e) and ln(2) constants of the default build, many digits
+    for constant in (big, small):
+        product = pipelined_arith.Product(a, constant)
+        assert len(product.partial_terms(1)) == -(-bits // pipelined_arith.TABLE_BITS), "not the table spelling"
+    terms = pipelined_arith.constant_product_terms(a, big, 3) + [(pipelined_arith.Product(a, small), -1)]
+    width = bits + 30
+    m = Module()
+    total, latency = pipelined_arith.pipelined_sum(m, terms, width, "tables")
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if is_signed else (0, 1 << bits)
+    rng = random.Random(seeded(bits))
+    stimuli = list(range(lo, hi)) if bits <= 13 else [lo, hi - 1, 0, -1] + [rng.randrange(lo, hi) for _ in range(3000)]
+    errors = []
+
+    async def bench(ctx):
+        for cycle in range(len(stimuli) + latency):
+            if cycle < len(stimuli):
+                ctx.set(a, stimuli[cycle])
+            if cycle >= latency:
+                x = stimuli[cycle - latency]
+                if ctx.get(total) != x * big * 8 - x * small:
+                    errors.append((x, ctx.get(total), x * big * 8 - x * small))
+            await ctx.tick()
+
+    run_clocked(m, bench)
+    assert not errors, f"(a, got, want): {errors[:3]}"
+
+
+@pytest.mark.parametrize("fmt,out_bits,frac_bits", [("fp32", 20, 12), ("fp32", 32, 12), ("bf16", 20, 12),
+                                                    ("fp16", 8, 3)])
+def test_float_to_fixed_has_the_same_value_in_both_spellings(fmt, out_bits, frac_bits):
+    """FloatToFixed's shift (a window when the mantissa is wider than the output, else a capped left shift) in both
+    spellings, on random words and a stride through every exponent, cycle by cycle."""
+    from beamstream.hw.float_to_fixed import FloatToFixed
+
+    m = Module()
+    m.submodules.shallow = shallow = FloatToFixed(fmt, out_bits, frac_bits)
+    m.submodules.operator = operator = FloatToFixed(fmt, out_bits, frac_bits, sums=SumStyle.OPERATOR)
+    m.d.comb += operator.i.eq(shallow.i)
+    bits = len(shallow.i)
+    rng = random.Random(seeded(bits + out_bits))
+    words = [rng.getrandbits(bits) for _ in range(2000)] + list(range(0, 1 << bits, (1 << bits) // 4000 or 1))
+    errors = []
+
+    async def bench(ctx):
+        for word in words:
+            ctx.set(shallow.i, word)
+            await ctx.tick()
+            if ctx.get(shallow.o) != ctx.get(operator.o):
+                errors.append((hex(word), ctx.get(shallow.o), ctx.get(operator.o)))
+
+    run_clocked(m, bench)
+    assert not errors, f"(word, shallow, operator) {errors[:3]}"
