@@ -70,8 +70,8 @@ class Product(NamedTuple):
             return [(a, sign * digit, shift + self.scale) for shift, digit in csd_digits(self.b)]
         if self.triple is not None:
             multiples = [Const(0, 1), self.a, Cat(Const(0, 1), self.a), self.triple]
-            return [(Array(multiples[:1 << len(self.b[k:k + 2])])[self.b[k:k + 2]], sign, k + self.scale)
-                    for k in range(0, len(self.b), 2)]
+            digits = [self.b[k:k + 2] for k in range(0, len(self.b), 2)]     # a 1-bit top digit picks 0 or a
+            return [(Array(multiples[:1 << len(d)])[d], sign, 2 * j + self.scale) for j, d in enumerate(digits)]
         return [(Mux(self.b[i], self.a, 0), sign, i + self.scale) for i in range(len(self.b))]
 
     def value(self):
