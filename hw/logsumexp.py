@@ -57,11 +57,12 @@ class OnlineLogSumExp(wiring.Component):
         # Stage counts of each part; elaborate checks its pipelined sums against them.
         dummy = Signal(8)
         self._lat_u = sum_latency(self._u_terms(Signal(signed(L))), self._u_width)
-        self._lat_interp = sum_latency(self._interp_terms(dummy, dummy, Signal(self._exp_lo)), self._interp_width)
+        self._lat_interp = sum_latency(self._interp_terms(dummy, dummy, Signal(self._exp_lo), dummy),
+                                       self._interp_width)
         self._lat_tree = (P - 1).bit_length()
         self._lat_beat = sum_latency([(dummy, 1)] * P, self._beat_width)
         self._lat_combine = sum_latency([(dummy, 1)] * w.acc_ways, w.acc_bits)
-        self._lat_ln = sum_latency(self._ln_terms(Signal(self._k_shape), dummy, dummy, Signal(self._ln_lo)),
+        self._lat_ln = sum_latency(self._ln_terms(Signal(self._k_shape), dummy, dummy, Signal(self._ln_lo), dummy),
                                    self._ln_width)
         # u | c, r, tables | max(interp, tree + run max + lane diff) | lane shift | beat sum
         self._lat_lanes = self._lat_u + 1 + max(self._lat_interp, self._lat_tree + 2) + 1 + self._lat_beat
@@ -84,10 +85,10 @@ class OnlineLogSumExp(wiring.Component):
     def _interp_width(self):
         return self.widths.exp_frac + self._exp_lo + 2
 
-    def _interp_terms(self, base, drop, lo):
+    def _interp_terms(self, base, drop, lo, drop3):
         # m = base - floor(drop * lo / 2^lo_bits) = (base * 2^lo_bits + 2^lo_bits - 1 - drop * lo) >> lo_bits
         ones = (1 << self._exp_lo) - 1
-        return [(Cat(Const(ones, self._exp_lo), base), 1)] + variable_product_terms(drop, lo, -1)
+        return [(Cat(Const(ones, self._exp_lo), base), 1)] + variable_product_terms(drop, lo, -1, triple=drop3)
 
     @property
     def _beat_width(self):
@@ -111,11 +112,11 @@ class OnlineLogSumExp(wiring.Component):
         # K is not used). Its width sets the constant product's table count.
         return signed(max(self.widths.exp_int_bits - 1, self.widths.acc_bits.bit_length()) + 2)
 
-    def _ln_terms(self, k_int, base, rise, lo):
+    def _ln_terms(self, k_int, base, rise, lo, rise3):
         # (K*ln2 + base + floor(rise*lo / 2^lo) + half) >> drop, all scaled by 2^lo so the floor is one shift
         half = 1 << (self._ln_drop - 1 + self._ln_lo)
         return (constant_product_terms(k_int, self.widths.ln2, self._ln_lo) + [(base << self._ln_lo, 1), (half, 1)]
-                + variable_product_terms(rise, lo))
+                + variable_product_terms(rise, lo, triple=rise3))
 
     def elaborate(self, platform):
         m = Module()
@@ -141,7 +142,7 @@ class OnlineLogSumExp(wiring.Component):
 
         # c = ceil(u), r = c - u in [0, 1); table entries for 2^-r; each lane's bid for the beat maximum.
         base_t, drop_t = exp2_table(w)
-        c, base, drop, lo, bid = [], [], [], [], []
+        c, base, drop, drop3, lo, bid = [], [], [], [], [], []
         for i in range(P):
             frac = u[i][:G]
             c_i = u[i][G:].as_signed() + (frac != 0)
@@ -151,6 +152,7 @@ class OnlineLogSumExp(wiring.Component):
             c.append(data(c_i, f"c{i}"))
             base.append(data(_rom(base_t, idx), f"exp_base{i}"))
             drop.append(data(_rom(drop_t, idx), f"exp_drop{i}"))
+            drop3.append(data(_rom([3 * d for d in drop_t], idx), f"exp_drop3_{i}"))
             lo.append(data(r_i[:self._exp_lo], f"exp_lo{i}"))
             bid.append(data(Mux(live[i], c_i, self.sentinel), f"bid{i}"))
         live = delayed_together(m, live, 1, "live_t", reset_less=True)
@@ -159,7 +161,7 @@ class OnlineLogSumExp(wiring.Component):
         # m = 2^-r by interpolation (exp_frac fraction bits).
         mant = []
         for i in range(P):
-            total, lat = pipelined_sum(m, self._interp_terms(base[i], drop[i], lo[i]), self._interp_width,
+            total, lat = pipelined_sum(m, self._interp_terms(base[i], drop[i], lo[i], drop3[i]), self._interp_width,
                                        f"exp_interp{i}", style=self.sums)
             assert lat == self._lat_interp
             mant.append(total[self._exp_lo:self._exp_lo + w.exp_frac + 1])
@@ -281,10 +283,11 @@ class OnlineLogSumExp(wiring.Component):
         gate = ~neg_inf
         t_base = data(Mux(gate, _rom(lbase_t, idx), 0), "ln_base")
         t_rise = data(Mux(gate, _rom(lrise_t, idx), 0), "ln_rise")
+        t_rise3 = data(Mux(gate, _rom([3 * r for r in lrise_t], idx), 0), "ln_rise3")
         t_lo = data(q[:self._ln_lo], "ln_lo")
         t_k = data(Mux(gate, k_int, 0), "ln_k")
         t_valid, t_neg_inf = registered(m, i_valid, "ln_valid_t"), data(neg_inf, "ln_neg_inf_t")
-        ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo), self._ln_width, "ln_sum",
+        ln_sum, lat = pipelined_sum(m, self._ln_terms(t_k, t_base, t_rise, t_lo, t_rise3), self._ln_width, "ln_sum",
                                     style=self.sums)
         assert lat == self._lat_ln
         o_valid, o_neg_inf = delayed_together(m, [t_valid, t_neg_inf], lat, "o")

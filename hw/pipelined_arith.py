@@ -70,12 +70,13 @@ class Product(NamedTuple):
     """a * b * 2^scale as one term of pipelined_sum, b a positive int or an unsigned value (then a is unsigned too).
 
     SHALLOW adds its partial products (for a constant, b's canonical signed digits, or a table of slice * b per
-    TABLE_BITS-bit slice of a when that makes fewer terms; one gated copy of a per bit of a variable b); OPERATOR
-    multiplies.
+    TABLE_BITS-bit slice of a when that makes fewer terms; for a variable b, one gated copy of a per bit, or, given
+    `triple` == 3 * a (from a table beside a's), one pick of 0, a, 2a, 3a per two bits); OPERATOR multiplies.
     """
     a: Value
     b: object
     scale: int = 0
+    triple: Value = None
 
     def partial_terms(self, sign: int):
         """[(value, sign, shift)]: the partial products, each `value << shift`."""
@@ -84,6 +85,10 @@ class Product(NamedTuple):
             if -(-len(a) // TABLE_BITS) < len(csd_digits(self.b)):
                 return [(table, sign, lo + self.scale) for table, lo in _slice_tables(a, self.b)]
             return [(a, sign * digit, shift + self.scale) for shift, digit in csd_digits(self.b)]
+        if self.triple is not None:
+            multiples = [Const(0, 1), self.a, Cat(Const(0, 1), self.a), self.triple]
+            digits = [self.b[k:k + 2] for k in range(0, len(self.b), 2)]     # a 1-bit top digit picks 0 or a
+            return [(Array(multiples[:1 << len(d)])[d], sign, 2 * j + self.scale) for j, d in enumerate(digits)]
         return [(Mux(self.b[i], self.a, 0), sign, i + self.scale) for i in range(len(self.b))]
 
     def value(self):
@@ -310,6 +315,7 @@ def constant_product_terms(value, constant: int, scale: int = 0):
     return [(Product(value, constant, scale), 1)]
 
 
-def variable_product_terms(a, b, sign: int = 1, scale: int = 0):
-    """Terms of sign * a * b * 2^scale for unsigned a and b (one partial product per bit of b when SHALLOW)."""
-    return [(Product(a, b, scale), sign)]
+def variable_product_terms(a, b, sign: int = 1, scale: int = 0, triple=None):
+    """Terms of sign * a * b * 2^scale for unsigned a and b (one partial product per bit of b when SHALLOW, per two
+    bits when the caller has `triple` == 3 * a)."""
+    return [(Product(a, b, scale, triple), sign)]

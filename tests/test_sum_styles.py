@@ -48,14 +48,17 @@ def recorded_sums(cfg):
 
 
 def _input_signals(terms):
-    found = {}
+    """(the signals the terms read, sorted by name; {id(triple): (triple, a)} of the Products given 3 * a)."""
+    found, triples = {}, {}
     for term, _ in terms:
+        if isinstance(term, pipelined_arith.Product) and term.triple is not None:
+            triples[id(term.triple)] = (term.triple, term.a)
         if isinstance(term, pipelined_arith.Product):
             term = term.value()
         if not isinstance(term, int):
             for s in term._rhs_signals():
                 found[id(s)] = s
-    return sorted(found.values(), key=lambda s: s.name)
+    return sorted((s for s in found.values() if id(s) not in triples), key=lambda s: s.name), triples
 
 
 def _value(rng, signal):
@@ -85,14 +88,18 @@ def assert_spellings_agree(name, terms, width, registered_output, seed):
     operator, latency_op = pipelined_arith.pipelined_sum(m, terms, width, "operator",
                                                          registered_output=registered_output, style=SumStyle.OPERATOR)
     assert latency == latency_op, f"{name}: latency {latency} vs {latency_op}"
-    inputs = _input_signals(terms)
+    inputs, triples = _input_signals(terms)
+    # A Product's triple is 3 * a, as in the core (both come from one table index): a only as large as that fits.
+    a_limit = {id(a): ((1 << len(triple)) - 1) // 3 + 1 for triple, a in triples.values()}
     rng = random.Random(seeded(seed))
     mismatches = []
 
     async def bench(ctx):
         for cycle in range(CYCLES + latency):
             for s in inputs:
-                ctx.set(s, _value(rng, s))
+                ctx.set(s, _value(rng, s) % a_limit.get(id(s), 1 << len(s)))
+            for triple, a in triples.values():
+                ctx.set(triple, 3 * ctx.get(a))
             if cycle >= latency:
                 a, b = ctx.get(shallow), ctx.get(operator)
                 if a != b:
@@ -380,3 +387,44 @@ def test_float_to_fixed_has_the_same_value_in_both_spellings(fmt, out_bits, frac
 
     run_clocked(m, bench)
     assert not errors, f"(word, shallow, operator) {errors[:3]}"
+
+
+@pytest.mark.parametrize("a_bits,b_bits,sign", [(14, 10, -1), (17, 10, 1), (5, 7, 1), (3, 1, -1)])
+def test_variable_products_by_two_bit_digits_are_exact(a_bits, b_bits, sign):
+    """sign * a * b summed from one pick of 0, a, 2a, 3a per two bits of b (an odd top digit included), given
+    3 * a as a signal, beside a constant, against the integers; every pair of values when that is few, else random
+    and extreme ones."""
+    from amaranth.hdl import Signal
+
+    a, b, triple = Signal(a_bits), Signal(b_bits), Signal(a_bits + 2)
+    terms = pipelined_arith.variable_product_terms(a, b, sign, 3, triple=triple) + [(1 << (a_bits + b_bits), 1)]
+    product = terms[0][0]
+    assert len(product.partial_terms(sign)) == -(-b_bits // 2), "not the two-bit spelling"
+    width = a_bits + b_bits + 6
+    m = Module()
+    total, latency = pipelined_arith.pipelined_sum(m, terms, width, "digits")
+    rng = random.Random(seeded(a_bits * 100 + b_bits))
+    if a_bits + b_bits <= 12:
+        stimuli = [(x, y) for x in range(1 << a_bits) for y in range(1 << b_bits)]
+    else:
+        ends = [0, 1, (1 << a_bits) - 1], [0, 1, (1 << b_bits) - 1]
+        stimuli = [(x, y) for x in ends[0] for y in ends[1]]
+        stimuli += [(rng.getrandbits(a_bits), rng.getrandbits(b_bits)) for _ in range(3000)]
+    errors = []
+
+    def want(x, y):
+        return sign * x * y * 8 + (1 << (a_bits + b_bits))
+
+    async def bench(ctx):
+        for cycle in range(len(stimuli) + latency):
+            if cycle < len(stimuli):
+                x, y = stimuli[cycle]
+                ctx.set(a, x)
+                ctx.set(b, y)
+                ctx.set(triple, 3 * x)
+            if cycle >= latency and ctx.get(total) != want(*stimuli[cycle - latency]):
+                errors.append((stimuli[cycle - latency], ctx.get(total), want(*stimuli[cycle - latency])))
+            await ctx.tick()
+
+    run_clocked(m, bench)
+    assert not errors, f"(a, b), got, want: {errors[:3]}"
