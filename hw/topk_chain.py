@@ -139,22 +139,25 @@ class TopKChain(wiring.Component):
         # The record of used entries, two spellings of one thing (the same outputs at every cycle,
         # tests/test_chain_spellings.py): synthesis keeps a thermometer code (bit i: entry i is in use; one flip-flop
         # and one LUT input per entry), the Verilated device (SumStyle.OPERATOR) a count, one word to update.
+        # beats[i]: the candidate goes at or above entry i. Monotone in i (the list is sorted, unused entries
+        # last), so the candidate lands at the first such entry and each entry below takes its upper neighbour's.
         if self.sums is SumStyle.OPERATOR:
             used = Signal(range(self.depth + 1), name="fill")
             used_now = Mux(new_row, 0, used)
-            free = [used_now <= i for i in range(self.depth)]
             used_next = Mux(self.valid & (used_now < self.depth), used_now + 1, used_now)
+            # Without a candidate the count reads full and the key lowest, so that no entry is beaten: one test of
+            # the valid flag per cycle instead of one per entry.
+            used_seen, key_seen = Mux(self.valid, used_now, self.depth), Mux(self.valid, key, 0)
+            beaten = [(used_seen <= i) | (key_seen > keys[i]) for i in range(self.depth)]
         else:
             used = Signal(self.depth, name="used")
             used_now = Mux(new_row, 0, used)
-            free = [~used_now[i] for i in range(self.depth)]
             used_next = Mux(self.valid, Cat(1, used_now[:-1]), used_now)    # one more in use, up to all
+            beaten = [self.valid & (~used_now[i] | (key > keys[i])) for i in range(self.depth)]
         m.d.sync += used.eq(used_next)
-        # beats[i]: the candidate goes at or above entry i. Monotone in i (the list is sorted, unused entries
-        # last), so the candidate lands at the first such entry and each entry below takes its upper neighbour's.
         beats = [Signal(name=f"beats{i}") for i in range(self.depth)]
         for i in range(self.depth):
-            m.d.comb += beats[i].eq(self.valid & (free[i] | (key > keys[i])))
+            m.d.comb += beats[i].eq(beaten[i])
             with m.If(beats[i]):
                 if i == 0:
                     m.d.sync += [keys[i].eq(key), indices[i].eq(self.index)]
