@@ -157,7 +157,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
     if style is SumStyle.OPERATOR:
         signals, constant = _term_signals(m, terms, width, name)
         return _operator_sum(m, terms, signals, constant, width, name, registered_output)
-    vectors, constant = _narrow_vectors(m, _partial_terms(terms), width, name)
+    vectors = _narrow_vectors(m, _partial_terms(terms), width, name)
 
     latency = 0
     level = 0
@@ -205,7 +205,7 @@ def pipelined_sum(m, terms, width: int, name: str, *, registered_output: bool = 
 
 
 def _narrow_vectors(m, terms, width: int, name: str):
-    """The vectors SHALLOW compresses, each term only as wide as its own bits, and the constant among them.
+    """The vectors SHALLOW compresses, each term only as wide as its own bits, the constant among them.
 
     A term that is not full width is not sign-extended (or, negated, filled with ones) across the sum: a signed
     value is its bits with the sign bit flipped, minus 2^(n-1); a negated one is its n bits inverted, plus
@@ -221,24 +221,22 @@ def _narrow_vectors(m, terms, width: int, name: str):
             continue
         value = Value.cast(term)
         n = len(value)
+        v = Signal(width, name=f"{name}_t{i}")
         if narrow and n + shift < width:
             bits = Cat(value[:-1], ~value[-1]) if value.shape().signed else value
             offset = -(1 << (n - 1)) if value.shape().signed else 0      # value = bits + offset
             if sign < 0:
                 bits, offset = ~bits, -offset + 1 - (1 << n)               # -(bits + offset) = ~bits + 1 - 2^n - offset
             constant += offset << shift
-            v = Signal(width, name=f"{name}_t{i}")
             m.d.comb += v.eq(bits << shift)
         else:
-            v = Signal(width, name=f"{name}_t{i}")
             m.d.comb += v.eq(value << shift)
             if sign < 0:
                 v, constant = ~v, constant + 1      # -v == ~v + 1 modulo 2^width
         vectors.append(v)
-    constant %= 1 << width
     if narrow:
-        vectors.append(Const(constant, width))
-    return vectors, constant
+        vectors.append(Const(constant % (1 << width), width))
+    return vectors
 
 
 def _term_signals(m, terms, width: int, name: str):

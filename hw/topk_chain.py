@@ -139,8 +139,9 @@ class TopKChain(wiring.Component):
         # The record of used entries, two spellings of one thing (the same outputs at every cycle,
         # tests/test_chain_spellings.py): synthesis keeps a thermometer code (bit i: entry i is in use; one flip-flop
         # and one LUT input per entry), the Verilated device (SumStyle.OPERATOR) a count, one word to update.
-        # beats[i]: the candidate goes at or above entry i. Monotone in i (the list is sorted, unused entries
-        # last), so the candidate lands at the first such entry and each entry below takes its upper neighbour's.
+        # beats[i] (beaten[i] as an expression): the candidate goes at or above entry i. Monotone in i (the list is
+        # sorted, unused entries last), so the candidate lands at the first such entry and each entry below takes
+        # its upper neighbour's.
         if self.sums is SumStyle.OPERATOR:
             used = Signal(range(self.depth + 1), name="fill")
             used_now = Mux(new_row, 0, used)
