@@ -6,12 +6,12 @@ tree (hw/merge.py) combines the P sorted lists into the row's k best while the n
 chains. The tree's leaves read the chains' shadow registers, so the whole row costs no input cycle beyond its
 beats, and the first item leaves `latency` cycles after the last beat.
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, DomainRenamer, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .merge import MergeTwo
-from .pipelined_arith import SumStyle
+from .pipelined_arith import SumStyle, burst_domain
 from .topk_chain import TopKChain, chain_item_layout
 
 
@@ -43,11 +43,14 @@ class BeamTopK(wiring.Component):
                 "key": key, "token": cfg.token_bits, "real": 1, "last": 1, "tag": tag_bits}))),
             "row_done": Out(1),
         })
+        #: a chain's reader or a merge node has work (all in burst_domain(sums))
+        self.busy = Signal()
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         streams = []
+        busy = []
         for lane in range(cfg.lanes):
             chain = TopKChain(signed(cfg.logit_bits), cfg.token_bits - self.lane_bits, cfg.k_max, sums=self.sums)
             m.submodules[f"chain{lane}"] = chain
@@ -55,6 +58,7 @@ class BeamTopK(wiring.Component):
                 beat_index = self.base[self.lane_bits:]
             else:
                 beat_index = self.base + lane
+            busy.append(chain.reader_busy)
             m.d.comb += [
                 chain.valid.eq(self.valid & self.mask[lane]),
                 chain.key.eq(self.keys[lane]),
@@ -81,13 +85,16 @@ class BeamTopK(wiring.Component):
         while len(streams) > 1:
             paired = []
             for a, b in zip(streams[0::2], streams[1::2]):
-                m.submodules[f"merge{n}"] = node = MergeTwo(self.tree_layout, sums=self.sums)
+                node = MergeTwo(self.tree_layout, sums=self.sums)
+                m.submodules[f"merge{n}"] = DomainRenamer(burst_domain(self.sums))(node)
+                busy.append(node.busy)
                 n += 1
                 wiring.connect(m, a, node.a)
                 wiring.connect(m, b, node.b)
                 paired.append(node.o)
             streams = paired + streams[len(paired) * 2:]
         root = streams[0]
+        m.d.comb += self.busy.eq(Cat(*busy).any())
 
         # The tag of the row whose last beat came last: the next one comes only after this row's row_done.
         tag = Signal(self.tag_bits)

@@ -14,7 +14,7 @@ A step that Unpack closed early or late is still carried to its end through the 
 whole rows and steps), and its results are dropped at the output. CTRL clear resets everything behind Unpack;
 Unpack itself drains the rest of the step it was in.
 """
-from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal, signed
+from amaranth.hdl import Cat, Const, DomainRenamer, Module, Mux, ResetInserter, ResetSignal, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,8 @@ from .global_topk import GlobalTopK
 from .interface import RESULT_FIELDS, SCORE_BITS, CoreConfig
 from .logsumexp import OnlineLogSumExp
 from .normalise import ScoreNormaliser
-from .pipelined_arith import SumStyle, counter, delayed, delayed_together, pipelined_sum, sum_latency
+from .pipelined_arith import (BURST, SumStyle, burst_domain, counter, delayed, delayed_together, pipelined_sum,
+                              sum_latency)
 from .unpack import Unpack, data_beat_layout, input_beat_layout
 
 COUNTER_BITS = 32
@@ -41,6 +42,7 @@ class Core(wiring.Component):
     def __init__(self, cfg: CoreConfig, *, sums: SumStyle = SumStyle.SHALLOW):
         self._cfg = cfg
         self._sums = sums
+        device = {"burst_wake": Out(1)} if sums is SumStyle.OPERATOR else {}    # see pipelined_arith.BURST
         super().__init__({
             "i": In(stream.Signature(input_beat_layout(cfg))),
             "o": Out(stream.Signature(OUTPUT_LAYOUT)),
@@ -55,6 +57,7 @@ class Core(wiring.Component):
             "config_error": Out(1),
             "cycles": Out(COUNTER_BITS),
             "steps": Out(COUNTER_BITS),
+            **device,
         })
 
     def elaborate(self, platform):
@@ -67,7 +70,9 @@ class Core(wiring.Component):
 
         # Everything behind Unpack restarts empty on clear.
         dp = Module()
-        m.submodules.datapath = ResetInserter(self.clear)(dp)
+        burst = burst_domain(self._sums)
+        m.submodules.datapath = ResetInserter({"sync": self.clear, burst: self.clear})(dp)
+        in_burst = DomainRenamer(burst)
         beat = unpack.beat
 
         # Fixed point: logits lane by lane, the beam score from the header; both aligned to `align` cycles.
@@ -125,7 +130,8 @@ class Core(wiring.Component):
         take = Signal()
         dp.d.comb += [take.eq(beam_topk.o.valid & lse_fifo.r_rdy), beam_topk.o.ready.eq(lse_fifo.r_rdy),
                       lse_fifo.r_en.eq(take & item.last)]
-        dp.submodules.normalise = normalise = ScoreNormaliser(cfg, sums=self._sums)
+        normalise = ScoreNormaliser(cfg, sums=self._sums)
+        dp.submodules.normalise = in_burst(normalise)
         dp.d.comb += [normalise.key.eq(item.key), normalise.beam_score.eq(item_tag.score),
                       normalise.lse.eq(row_lse.lse), normalise.neg_inf.eq(row_lse.neg_inf)]
         # GlobalTopK returns the k best of each unit it is given: a step, or in per-row mode each row.
@@ -136,9 +142,15 @@ class Core(wiring.Component):
         dp.d.comb += [candidate.valid.eq(take & item.real), candidate.beam.eq(item_tag.beam),
                       candidate.token.eq(item.token), candidate.step_last.eq(row_done & item_tag.step_last),
                       candidate.unit_last.eq(row_done & (item_tag.step_last | item_tag.per_row))]
-        candidate = data.View(candidate_layout, delayed(dp, candidate, normalise.latency, "candidate"))
+        burst_regs = Module()
+        dp.submodules.burst_regs = in_burst(burst_regs)
+        candidate = data.View(candidate_layout, delayed(burst_regs, candidate, normalise.latency, "candidate"))
+        # Cycles an item taken still travels the normaliser and the candidate's delay line.
+        in_flight = Signal(range(normalise.latency + 1))
+        burst_regs.d.sync += in_flight.eq(Mux(take, normalise.latency, Mux(in_flight != 0, in_flight - 1, 0)))
 
-        dp.submodules.global_topk = global_topk = GlobalTopK(cfg, sums=self._sums)
+        global_topk = GlobalTopK(cfg, sums=self._sums)
+        dp.submodules.global_topk = in_burst(global_topk)
         dp.d.comb += [global_topk.valid.eq(candidate.valid), global_topk.score.eq(normalise.score),
                       global_topk.beam.eq(candidate.beam), global_topk.token.eq(candidate.token),
                       global_topk.step_last.eq(candidate.unit_last), global_topk.k.eq(unpack.step_k),
@@ -148,8 +160,8 @@ class Core(wiring.Component):
         # most BEAMS_MAX units (rows or steps) between their closing beat and m_axis, so it never fills, GlobalTopK
         # never waits and its markers come at least k cycles apart (each unit has k items or more).
         fifo_layout = data.StructLayout({"result": RESULT_LAYOUT, "last": 1, "unit_last": 1})
-        dp.submodules.results = results = fifo.SyncFIFOBuffered(width=fifo_layout.size,
-                                                                 depth=cfg.beams_max * cfg.k_max)
+        results = fifo.SyncFIFOBuffered(width=fifo_layout.size, depth=cfg.beams_max * cfg.k_max)
+        dp.submodules.results = in_burst(results)
         result_in = Signal(fifo_layout)
         dp.d.comb += [result_in.result.score.eq(global_topk.o.p.score), result_in.result.beam.eq(global_topk.o.p.beam),
                       result_in.result.token.eq(global_topk.o.p.token),
@@ -215,4 +227,10 @@ class Core(wiring.Component):
         with dp.If(unpack.config_error):
             dp.d.sync += self.config_error.eq(1)
         dp.d.comb += self.busy.eq(unpack.busy | (steps_in_flight != 0) | step_closed)
+        if burst == BURST:
+            # A burst edge may be skipped when none of its blocks has work: then none of their registers would
+            # change (the data registers of valid-only pipelines excepted, which nothing reads until their valid
+            # flag comes back, and it comes back only from a cycle with a burst edge).
+            dp.d.comb += self.burst_wake.eq(ResetSignal() | self.clear | beam_topk.busy | (in_flight != 0)
+                                            | global_topk.busy | (results.level != 0))
         return m

@@ -49,6 +49,8 @@ class GlobalTopK(wiring.Component):
                 "end": 1}))),
             "step_done": Out(1),
         })
+        #: a candidate or a step's end arrives, or the reader has work; without it no register changes
+        self.busy = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -89,7 +91,8 @@ class GlobalTopK(wiring.Component):
         step_k = Signal.like(self.k)
         step_end = Signal()
         # The next reading starts on the cycle the last entry is loaded, so units k cycles apart never queue up.
-        ptr, load, is_last, _ = buffer_reader(m, self.o, self.step_last, step_k, depth, back_to_back=True)
+        ptr, load, is_last, _, reading = buffer_reader(m, self.o, self.step_last, step_k, depth, back_to_back=True)
+        m.d.comb += self.busy.eq(self.valid | self.step_last | reading)
         entry_rank = mux_tree(out_rank, ptr)
         score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
         with m.If(self.step_last):

@@ -35,6 +35,8 @@ class MergeTwo(wiring.Component):
             "b": In(stream.Signature(item_layout)),
             "o": Out(stream.Signature(item_layout)),
         })
+        #: an item is queued or a row is half merged; without it (and a valid input) no register changes
+        self.busy = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -45,6 +47,7 @@ class MergeTwo(wiring.Component):
         emitted = Signal.like(a.p.k)                    # items of this row emitted so far
         draining = Signal()                             # the row's k are out: drop the inputs' leftovers
         a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
+        m.d.comb += self.busy.eq(o.valid | spare_valid | draining | a_done | b_done)
 
         pick_a = goes_first(a.p, b.p, self.sums)
         emit = ~draining & a.valid & b.valid & ~spare_valid

@@ -35,6 +35,19 @@ class SumStyle(enum.Enum):
     OPERATOR = "operator"   # `*`, `+`, `-`, `>`, then the same registers: fastest to simulate
 
 
+# The device spelling's second clock domain. The blocks that work only around a row's end (the chains' readers, the
+# merge tree, the normaliser, GlobalTopK, the result FIFO) idle for thousands of cycles per row, yet a cycle
+# simulator evaluates all of a domain's logic at each of its edges. In SumStyle.OPERATOR they take this domain, and
+# the Verilated device's harness ticks it only on the cycles the core's `burst_wake` says one of them has work;
+# in the synthesised spelling they stay in sync.
+BURST = "burst"
+
+
+def burst_domain(style: SumStyle) -> str:
+    """The domain of the blocks that work in bursts, in spelling `style`."""
+    return BURST if style is SumStyle.OPERATOR else "sync"
+
+
 def delayed(m, value, cycles: int, name: str, *, reset_less: bool = False):
     """`value` delayed by `cycles` registers (cycles >= 0).
 

@@ -4,14 +4,14 @@ Ports are fixed by docs/hw-contracts.md: Vivado infers the s_axis / m_axis / s_a
 names, and cocotbext-axi finds them with `from_prefix`. `clk` and `rst` (active high) come from Amaranth's sync
 domain; a Vivado wrapper inverts `aresetn`.
 """
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Module, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi_lite import AxiLiteRegisters
 from .core import OUTPUT_LAYOUT, Core
 from .interface import REG_ADDR_BITS, CoreConfig
-from .pipelined_arith import SumStyle
+from .pipelined_arith import BURST, SumStyle
 
 TOP_NAME = "beamstream_top"
 
@@ -21,6 +21,9 @@ class BeamstreamTop(wiring.Component):
         self._cfg = cfg
         self._sums = sums
         result_bits = OUTPUT_LAYOUT["result"].shape.size
+        # The Verilated device's spelling has a second clock, ticked by its harness when `burst_wake` asks
+        # (pipelined_arith.BURST); the synthesised top has the AXI ports only.
+        device = {"burst_clk": In(1), "burst_wake": Out(1)} if sums is SumStyle.OPERATOR else {}
         super().__init__({
             "s_axis_tdata": In(cfg.beat_bits),
             "s_axis_tkeep": In(cfg.beat_bits // 8),   # accepted and ignored: rows are delimited by count
@@ -51,12 +54,17 @@ class BeamstreamTop(wiring.Component):
             "s_axi_lite_rresp": Out(2),
             "s_axi_lite_rvalid": Out(1),
             "s_axi_lite_rready": In(1),
+            **device,
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = Core(self._cfg, sums=self._sums)
         m.submodules.registers = regs = AxiLiteRegisters(self._cfg)
+        if self._sums is SumStyle.OPERATOR:
+            m.domains.burst = ClockDomain(BURST)
+            m.d.comb += [ClockSignal(BURST).eq(self.burst_clk), ResetSignal(BURST).eq(ResetSignal()),
+                         self.burst_wake.eq(core.burst_wake)]
 
         m.d.comb += [
             core.i.valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(core.i.ready),

@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipelined_arith import SumStyle
+from .pipelined_arith import SumStyle, burst_domain
 
 
 def greater_than(a, b, *, or_equal=False, chunk=3, style=SumStyle.SHALLOW):
@@ -65,27 +65,28 @@ def mux_tree(items, sel):
     return level[0]
 
 
-def buffer_reader(m, o, new, k, depth: int, *, back_to_back: bool = False):
+def buffer_reader(m, o, new, k, depth: int, *, back_to_back: bool = False, domain: str = "sync"):
     """The reader of a finished buffer: its entries 0..k-1 on stream `o`, one per cycle while `o` is ready. `new`
     pulses when a buffer is finished; one more may wait for the reader. `k` must hold still during a reading.
     back_to_back: the next reading starts on the cycle the last entry loads (else the cycle after).
-    Returns (ptr, load, is_last, start): under m.If(load) the caller drives o's payload from entry `ptr`."""
+    Returns (ptr, load, is_last, start, busy): under m.If(load) the caller drives o's payload from entry `ptr`;
+    without `busy` (a buffer waits, is being read, or an item is on `o`) and `new` no register of it changes."""
     pending = Signal()                              # a finished buffer waits for the reader
     active = Signal()
     ptr = Signal(range(max(depth, 2)))              # never zero bits wide, even for depth 1
     is_last = ptr + 1 >= k
     load = active & (~o.valid | o.ready)
     start = (~active | (load & is_last) if back_to_back else ~active) & (pending | new)
-    m.d.sync += pending.eq((pending | new) & ~start)
+    m.d[domain] += pending.eq((pending | new) & ~start)
     with m.If(load):
-        m.d.sync += [o.valid.eq(1), ptr.eq(ptr + 1)]
+        m.d[domain] += [o.valid.eq(1), ptr.eq(ptr + 1)]
         with m.If(is_last):
-            m.d.sync += active.eq(0)
+            m.d[domain] += active.eq(0)
     with m.Elif(o.ready):
-        m.d.sync += o.valid.eq(0)
+        m.d[domain] += o.valid.eq(0)
     with m.If(start):                               # after the load: wins over its `active` and `ptr`
-        m.d.sync += [active.eq(1), ptr.eq(0)]
-    return ptr, load, is_last, start
+        m.d[domain] += [active.eq(1), ptr.eq(0)]
+    return ptr, load, is_last, start, pending | active | o.valid
 
 
 def chain_item_layout(key_shape, index_width, depth):
@@ -125,9 +126,12 @@ class TopKChain(wiring.Component):
             "o": Out(stream.Signature(self.item_layout)),
             "row_done": Out(1),
         })
+        #: the shadows or the reader have work (they are in burst_domain(sums); read by the device spelling)
+        self.reader_busy = Signal()
 
     def elaborate(self, platform):
         m = Module()
+        burst = burst_domain(self.sums)
         # Keys are kept in unsigned order (sign bit flipped). Entry i holds the row's i-th best so far; the used
         # entries come first, and only the record of how many there are is reset, not keys and indices.
         order = self.key_shape.signed
@@ -171,8 +175,8 @@ class TopKChain(wiring.Component):
         shadow_indices = [Signal.like(x, name=f"shadow{i}_index", reset_less=True) for i, x in enumerate(indices)]
         shadow_used = Signal.like(used, reset_less=True)
         with m.If(new_row):
-            m.d.sync += shadow_used.eq(used)
-            m.d.sync += [dst.eq(src) for dst, src in zip(shadow_keys + shadow_indices, keys + indices)]
+            m.d[burst] += shadow_used.eq(used)
+            m.d[burst] += [dst.eq(src) for dst, src in zip(shadow_keys + shadow_indices, keys + indices)]
         row_ready = new_row                             # the shadows are loaded at the end of this cycle
 
         # The reader: one row at a time, shadow 0 first, at most one entry per cycle.
@@ -180,16 +184,17 @@ class TopKChain(wiring.Component):
         with m.If(self.last):
             m.d.sync += row_k.eq(self.k)
         cur_k = Signal.like(self.k)
-        ptr, load, is_last, start = buffer_reader(m, self.o, row_ready, cur_k, self.depth)
+        ptr, load, is_last, start, busy = buffer_reader(m, self.o, row_ready, cur_k, self.depth, domain=burst)
+        m.d.comb += self.reader_busy.eq(row_ready | busy)
         with m.If(start):
-            m.d.sync += cur_k.eq(row_k)
+            m.d[burst] += cur_k.eq(row_k)
 
         entry_valid = ptr < shadow_used if self.sums is SumStyle.OPERATOR else mux_tree(shadow_used, ptr)
         entry_key, entry_index = mux_tree(shadow_keys, ptr), mux_tree(shadow_indices, ptr)
         if order:
             entry_key = Cat(entry_key[:-1], ~entry_key[-1])    # back from unsigned order
         with m.If(load):
-            m.d.sync += [
+            m.d[burst] += [
                 self.o.payload.key.eq(entry_key),
                 self.o.payload.index.eq(entry_index),
                 self.o.payload.real.eq(entry_valid),

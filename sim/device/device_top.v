@@ -3,12 +3,15 @@
 // Logic that depends on a top-level input is evaluated in every eval() call of the Verilated model (its
 // input-combinational region), and Amaranth's synchronous reset reaches the next-state logic of every register. With `rst` a
 // top-level input that logic ran three times per clock cycle; behind this register it runs once. The reset
-// simply takes one more cycle to arrive. Every other port is beamstream_top's, unchanged.
+// simply takes one more cycle to arrive. Every other port is beamstream_top's, unchanged: among them the device
+// spelling's second clock, burst_clk, which the harness ticks only when burst_wake asks (hw/pipelined_arith.BURST).
 module beamstream_device #(
     parameter integer BEAT_BITS = 128
 ) (
     input  wire                   clk,
     input  wire                   rst_in,
+    input  wire                   burst_clk,
+    output wire                   burst_wake,
     input  wire [BEAT_BITS-1:0]   s_axis_tdata,
     input  wire [BEAT_BITS/8-1:0] s_axis_tkeep,
     input  wire                   s_axis_tvalid,
@@ -43,7 +46,7 @@ module beamstream_device #(
     always @(posedge clk) rst <= rst_in;
 
     beamstream_top core (
-        .clk(clk), .rst(rst),
+        .clk(clk), .rst(rst), .burst_clk(burst_clk), .burst_wake(burst_wake),
         .s_axis_tdata(s_axis_tdata), .s_axis_tkeep(s_axis_tkeep), .s_axis_tvalid(s_axis_tvalid),
         .s_axis_tready(s_axis_tready), .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(m_axis_tdata), .m_axis_tkeep(m_axis_tkeep), .m_axis_tvalid(m_axis_tvalid),

@@ -15,6 +15,12 @@
 // version that names or orders them differently fails to link here, and the sim tests check every result. A model
 // without an input-combinational region (a small stand-in) has no ___eval_ico: then both halves take eval()'s
 // path. The first eval, in bs_open, is the full eval(): it runs the model's initialisation.
+//
+// The core's device spelling has a second clock, burst_clk, for the blocks that work only around a row's end
+// (hw/pipelined_arith.BURST). Each cycle the core says on burst_wake whether any of them has work; only then does
+// the harness raise burst_clk with clk. Verilator evaluates a domain's logic only on its edges, so the idle
+// blocks cost nothing. Which trigger bit belongs to which clock is Verilator's choice: bs_open asks the model's
+// trigger function once.
 #include "Vbeamstream_device.h"
 #include "Vbeamstream_device___024root.h"
 #include "verilated.h"
@@ -34,6 +40,7 @@ bool Vbeamstream_device___024root___eval_phase__nba(Root* vlSelf);
 // Weak: absent when the model has no such region.
 void Vbeamstream_device___024root___eval_ico(Root* vlSelf) __attribute__((weak));
 void Vbeamstream_device___024root___eval_nba(Root* vlSelf) __attribute__((weak));
+void Vbeamstream_device___024root___eval_triggers_vec__act(Root* vlSelf) __attribute__((weak));
 
 namespace {
 
@@ -44,6 +51,8 @@ struct Device {
     VerilatedContext context;
     Vbeamstream_device top{&context, "beamstream_device"};
     uint64_t cycles = 0;  // clock edges since the device was opened
+    uint64_t clk_trigger = 0, burst_trigger = 0;  // the NBA trigger bit of each clock's rising edge (0: none)
+    bool regions = false;                          // one region per half cycle (else eval()'s path)
 };
 
 // Copy n little-endian bytes into a port of any Verilated width (CData .. QData, or VlWide<N>).
@@ -68,13 +77,28 @@ struct FullKeep {
 };
 const FullKeep kFullKeep;
 
-// Both regions exist (a core): one region per half cycle, its trigger set by hand (only clk ever triggers).
+// Both regions exist (a core): one region per half cycle, its triggers set by hand (only the clocks trigger).
 const bool kRegions = Vbeamstream_device___024root___eval_ico != nullptr &&
-                      Vbeamstream_device___024root___eval_nba != nullptr;
+                      Vbeamstream_device___024root___eval_nba != nullptr &&
+                      Vbeamstream_device___024root___eval_triggers_vec__act != nullptr;
+
+// The trigger bits that a rising edge of `clock` alone sets; the clock is low again afterwards. Only before the
+// first eval(), which takes every clock's current (low) level as its previous one.
+template <typename Clock>
+uint64_t rising_edge_trigger(Device& d, Clock& clock) {
+    Root* root = d.top.rootp;
+    clock = 1;
+    Vbeamstream_device___024root___eval_triggers_vec__act(root);
+    const uint64_t bits = root->__VactTriggered[0];
+    clock = 0;
+    Vbeamstream_device___024root___eval_triggers_vec__act(root);
+    return bits;
+}
 
 inline void clock_low(Device& d) {
     d.top.clk = 0;
-    if (kRegions) {
+    d.top.burst_clk = 0;
+    if (d.regions) {
         d.top.rootp->__VicoTriggered[0] = 1;
         Vbeamstream_device___024root___eval_ico(d.top.rootp);
     } else {
@@ -84,9 +108,11 @@ inline void clock_low(Device& d) {
 
 inline void clock_high(Device& d) {
     Root* root = d.top.rootp;
+    const bool burst = d.top.burst_wake;  // settled by clock_low
     d.top.clk = 1;
-    if (kRegions) {
-        root->__VnbaTriggered[0] = 1;
+    d.top.burst_clk = burst;
+    if (d.regions) {
+        root->__VnbaTriggered[0] = d.clk_trigger | (burst ? d.burst_trigger : 0);
         Vbeamstream_device___024root___eval_nba(root);
     } else {
         // ___eval's active/NBA loop without its input-combinational phase: only clk changed.
@@ -135,6 +161,13 @@ void bs_reset(Device* d) {
 Device* bs_open() {
     Device* d = new Device;
     idle_inputs(d->top);
+    d->top.clk = 0;
+    d->top.burst_clk = 0;
+    if (kRegions) {
+        d->clk_trigger = rising_edge_trigger(*d, d->top.clk);
+        d->burst_trigger = rising_edge_trigger(*d, d->top.burst_clk);
+        d->regions = d->clk_trigger != 0;
+    }
     d->top.eval();  // the model initialises itself in its first eval()
     bs_reset(d);
     return d;

@@ -5,6 +5,8 @@
 module beamstream_top (
     input  wire         clk,
     input  wire         rst,
+    input  wire         burst_clk,      // the device spelling's second clock: unused here, never asked for
+    output wire         burst_wake,
     input  wire [127:0] s_axis_tdata,
     input  wire [15:0]  s_axis_tkeep,
     input  wire         s_axis_tvalid,
@@ -111,4 +113,5 @@ module beamstream_top (
             end else if (s_axi_lite_rvalid && s_axi_lite_rready) s_axi_lite_rvalid <= 0;
         end
     end
+    assign burst_wake = 1'b0;
 endmodule
