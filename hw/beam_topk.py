@@ -94,7 +94,8 @@ class BeamTopK(wiring.Component):
                 paired.append(node.o)
             streams = paired + streams[len(paired) * 2:]
         root = streams[0]
-        m.d.comb += self.busy.eq(Cat(*busy).any())
+        if self.sums is SumStyle.OPERATOR:
+            m.d.comb += self.busy.eq(Cat(*busy).any())
 
         # The tag of the row whose last beat came last: the next one comes only after this row's row_done.
         tag = Signal(self.tag_bits)

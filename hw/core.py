@@ -142,12 +142,14 @@ class Core(wiring.Component):
         dp.d.comb += [candidate.valid.eq(take & item.real), candidate.beam.eq(item_tag.beam),
                       candidate.token.eq(item.token), candidate.step_last.eq(row_done & item_tag.step_last),
                       candidate.unit_last.eq(row_done & (item_tag.step_last | item_tag.per_row))]
-        burst_regs = Module()
-        dp.submodules.burst_regs = in_burst(burst_regs)
+        burst_regs = dp
+        if burst == BURST:
+            burst_regs = Module()
+            dp.submodules.burst_regs = in_burst(burst_regs)
+            # Cycles an item taken still travels the normaliser and the candidate's delay line.
+            in_flight = Signal(range(normalise.latency + 1))
+            burst_regs.d.sync += in_flight.eq(Mux(take, normalise.latency, Mux(in_flight != 0, in_flight - 1, 0)))
         candidate = data.View(candidate_layout, delayed(burst_regs, candidate, normalise.latency, "candidate"))
-        # Cycles an item taken still travels the normaliser and the candidate's delay line.
-        in_flight = Signal(range(normalise.latency + 1))
-        burst_regs.d.sync += in_flight.eq(Mux(take, normalise.latency, Mux(in_flight != 0, in_flight - 1, 0)))
 
         global_topk = GlobalTopK(cfg, sums=self._sums)
         dp.submodules.global_topk = in_burst(global_topk)

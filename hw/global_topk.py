@@ -92,7 +92,8 @@ class GlobalTopK(wiring.Component):
         step_end = Signal()
         # The next reading starts on the cycle the last entry is loaded, so units k cycles apart never queue up.
         ptr, load, is_last, _, reading = buffer_reader(m, self.o, self.step_last, step_k, depth, back_to_back=True)
-        m.d.comb += self.busy.eq(self.valid | self.step_last | reading)
+        if self.sums is SumStyle.OPERATOR:
+            m.d.comb += self.busy.eq(self.valid | self.step_last | reading)
         entry_rank = mux_tree(out_rank, ptr)
         score_bits = entry_rank[-SCORE_BITS:]           # in unsigned order
         with m.If(self.step_last):

@@ -47,7 +47,8 @@ class MergeTwo(wiring.Component):
         emitted = Signal.like(a.p.k)                    # items of this row emitted so far
         draining = Signal()                             # the row's k are out: drop the inputs' leftovers
         a_done, b_done = Signal(), Signal()             # that input's row `last` was taken
-        m.d.comb += self.busy.eq(o.valid | spare_valid | draining | a_done | b_done)
+        if self.sums is SumStyle.OPERATOR:                  # only the device spelling asks (pipelined_arith.BURST)
+            m.d.comb += self.busy.eq(o.valid | spare_valid | draining | a_done | b_done)
 
         pick_a = goes_first(a.p, b.p, self.sums)
         emit = ~draining & a.valid & b.valid & ~spare_valid
