@@ -58,6 +58,7 @@ def test_step_streams_every_beat_and_collects_k_results(transport, beams, vocab,
     assert decode(recv) == [(checksum, beats & 0xFF, i) for i in range(k)]
     assert transport.read(Reg.STEPS) == steps + 1
     assert transport.read(Reg.CYCLES) >= beats + k
+    assert transport.device.burst_cycles == 0       # the stand-in never raises burst_wake
     assert transport.read(Reg.STATUS) == 0
 
 

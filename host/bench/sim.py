@@ -54,10 +54,11 @@ def make_step(seed: int = SEED):
             -rng.exponential(4.0, BEAMS).astype(np.float32))
 
 
-def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
-    """(logits/s in wall time, logits/s in this process's CPU time, CYCLES of the step) of the `sim` backend on one
-    step (the median of `repeats` steps), after checking it against the hwmodel. On a shared machine the CPU-time
-    rate is what the build can do; the wall-time rate also counts the time other processes held the cores."""
+def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int, float]:
+    """(logits/s in wall time, logits/s in this process's CPU time, CYCLES of the step, the share of the device's
+    cycles on which its burst clock ticked) of the `sim` backend on one step (the median of `repeats` steps), after
+    checking it against the hwmodel. On a shared machine the CPU-time rate is what the build can do; the wall-time
+    rate also counts the time other processes held the cores."""
     from beamstream.backends.driver_backends import SimBackend
 
     backend = SimBackend(cfg)
@@ -68,6 +69,8 @@ def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
         if not (np.array_equal(got.tokens, want[2]) and np.array_equal(got.beams, want[1])
                 and np.array_equal(got.scores, scores_to_float(want[0], cfg))):
             raise AssertionError("sim backend differs from the hwmodel on the bench step")
+        device = backend.driver.transport.device
+        cycles, burst = device.cycles, device.burst_cycles
         walls, cpus = [], []
         for _ in range(repeats):
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -75,7 +78,8 @@ def device_rate(cfg: CoreConfig, repeats: int) -> tuple[float, float, int]:
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu_start)
         # The median step: one step held up by another process does not move it.
-        return BEAMS * VOCAB / np.median(walls), BEAMS * VOCAB / np.median(cpus), backend.last_cycles
+        burst_share = (device.burst_cycles - burst) / (device.cycles - cycles)
+        return BEAMS * VOCAB / np.median(walls), BEAMS * VOCAB / np.median(cpus), backend.last_cycles, burst_share
     finally:
         backend.close()
 
@@ -156,12 +160,13 @@ def run(args):
     rates = {}
     for cfg in (default, CoreConfig(k_max=K)):
         try:
-            rate, cpu_rate, cycles = device_rate(cfg, repeats)
+            rate, cpu_rate, cycles, burst_share = device_rate(cfg, repeats)
         except RuntimeError as exc:
             print(f"   sim device {cfg.slug()}: unavailable: {str(exc).splitlines()[0]}")
             continue
         rates[cfg] = rate
-        print(f"   sim device, build {cfg.slug()} (K_MAX={cfg.k_max}), {cycles} cycles/step:", flush=True)
+        print(f"   sim device, build {cfg.slug()} (K_MAX={cfg.k_max}), {cycles} cycles/step, the burst clock on "
+              f"{burst_share:.2%} of them:", flush=True)
         for label, r in (("wall time", rate), ("CPU time ", cpu_rate)):
             verdict = "meets" if r >= TARGET else "MISSES"
             print(f"     {label}: {r / 1e6:5.2f} M logits/s, {r / (BEAMS * VOCAB) * cycles / 1e6:.2f} M simulated "

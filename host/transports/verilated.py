@@ -248,6 +248,8 @@ def _load(library: Path) -> ctypes.CDLL:
     lib.bs_beat_bytes.restype = ctypes.c_int
     lib.bs_cycles.argtypes = [_DEVICE_P]
     lib.bs_cycles.restype = ctypes.c_uint64
+    lib.bs_burst_cycles.argtypes = [_DEVICE_P]
+    lib.bs_burst_cycles.restype = ctypes.c_uint64
     lib.bs_write.argtypes = [_DEVICE_P, ctypes.c_uint32, ctypes.c_uint32]
     lib.bs_write.restype = ctypes.c_int
     lib.bs_read.argtypes = [_DEVICE_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
@@ -292,6 +294,11 @@ class VerilatedDevice:
     def cycles(self) -> int:
         """Clock cycles since the device was opened."""
         return self._lib.bs_cycles(self._live())
+
+    @property
+    def burst_cycles(self) -> int:
+        """Of those, the cycles on which the burst clock ticked too (hw/pipelined_arith.BURST)."""
+        return self._lib.bs_burst_cycles(self._live())
 
     def reset(self) -> None:
         self._lib.bs_reset(self._live())

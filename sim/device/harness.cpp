@@ -50,7 +50,8 @@ constexpr int kResetCycles = 8;
 struct Device {
     VerilatedContext context;
     Vbeamstream_device top{&context, "beamstream_device"};
-    uint64_t cycles = 0;  // clock edges since the device was opened
+    uint64_t cycles = 0;        // clock edges since the device was opened
+    uint64_t burst_cycles = 0;  // of them, the ones burst_clk rose with
     uint64_t clk_trigger = 0, burst_trigger = 0;  // the NBA trigger bit of each clock's rising edge (0: none)
     bool regions = false;                          // one region per half cycle (else eval()'s path)
 };
@@ -111,6 +112,7 @@ inline void clock_high(Device& d) {
     const bool burst = d.top.burst_wake;  // settled by clock_low
     d.top.clk = 1;
     d.top.burst_clk = burst;
+    d.burst_cycles += burst;
     if (d.regions) {
         root->__VnbaTriggered[0] = d.clk_trigger | (burst ? d.burst_trigger : 0);
         Vbeamstream_device___024root___eval_nba(root);
@@ -179,6 +181,8 @@ void bs_close(Device* d) {
 }
 
 uint64_t bs_cycles(const Device* d) { return d->cycles; }
+
+uint64_t bs_burst_cycles(const Device* d) { return d->burst_cycles; }
 
 // AXI-Lite write; returns BRESP (0 = OKAY) or -1 if the core did not answer within kRegTimeout cycles.
 int bs_write(Device* d, uint32_t addr, uint32_t data) {
