@@ -15,9 +15,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interface import exp2_table, ln_table, lse_widths
-from .pipelined_arith import (SumStyle, constant_product_terms, delayed, delayed_together, pipelined_sum, registered,
-                              sum_latency,
-                              variable_product_terms)
+from .pipelined_arith import (SumStyle, constant_product_terms, delayed_together, pipelined_sum, registered,
+                              sum_latency, variable_product_terms)
 from .shifts import shift_left_capped, window
 
 
@@ -264,6 +263,7 @@ class OnlineLogSumExp(wiring.Component):
         h_valid, h_e = registered(m, g_valid, "norm_valid"), data(g_e, "norm_e")
         top = w.acc_bits - 1
         if self.sums is SumStyle.OPERATOR:
+            # Not window's operator spelling: its value, zeros below d, is 70 bits, two words to a simulator.
             lshift = Signal(range(w.acc_bits), name="norm_shift")
             m.d.comb += lshift.eq(top - h_n)
             normal = shift_left_capped(h_d, lshift, w.acc_bits, self.sums)  # the msb lands on `top`: nothing is lost

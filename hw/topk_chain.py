@@ -185,7 +185,7 @@ class TopKChain(wiring.Component):
             m.d.sync += row_k.eq(self.k)
         cur_k = Signal.like(self.k)
         ptr, load, is_last, start, busy = buffer_reader(m, self.o, row_ready, cur_k, self.depth, domain=burst)
-        if burst != "sync":
+        if self.sums is SumStyle.OPERATOR:                  # only the device spelling asks (pipelined_arith.BURST)
             m.d.comb += self.reader_busy.eq(row_ready | busy)
         with m.If(start):
             m.d[burst] += cur_k.eq(row_k)

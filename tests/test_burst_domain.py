@@ -28,9 +28,8 @@ COMPARED = ("busy", "framing_error", "config_error", "cycles", "steps")
 
 def step_beats(cfg, logits, scores, misframe="no"):
     """One step's s_axis beats as (data, last), maybe one beat short or long."""
-    words = pack_step(logits, scores, cfg, step_buffer(cfg, *logits.shape)).reshape(-1, cfg.lanes)
-    lane_bits = cfg.beat_bits // cfg.lanes
-    beats = [sum(int(w) << (i * lane_bits) for i, w in enumerate(row)) for row in words]
+    lanes = pack_step(logits, scores, cfg, step_buffer(cfg, *logits.shape)).reshape(-1, cfg.lanes)
+    beats = [int.from_bytes(beat.tobytes(), "little") for beat in lanes]       # its bytes are the beat's, in order
     if misframe == "short":
         beats = beats[:-1] or beats
     elif misframe == "long":

