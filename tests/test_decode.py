@@ -1,4 +1,7 @@
 """Decoders on plain callables: argument errors, the step protocol, greedy, sampling (no transformers needed)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -80,6 +83,17 @@ def test_backend_max_k_too_small_is_a_clear_error():
         sample(FN, [1], max_new_tokens=2, top_k=20, backend=Recorder(max_k=8))
     with pytest.raises(ValueError, match="k=50"):
         sample(FN, [1], max_new_tokens=2, top_k=0, backend=Recorder(max_k=8))
+
+
+def test_the_sim_backend_without_its_extras_is_a_clear_error():
+    """As on a board, where amaranth is not installed: a RuntimeError that names the extra, not an import crash."""
+    script = ("import sys; sys.modules['amaranth'] = None\n"      # an import of amaranth now fails
+              "import beamstream\n"
+              "try:\n    beamstream.get_backend('sim')\n"
+              "except RuntimeError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'beamstream[sim]'" in out.stdout and "amaranth" in out.stdout, out.stdout
 
 
 def test_step_k_larger_than_b_times_v_is_rejected():

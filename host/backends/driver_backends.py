@@ -46,7 +46,11 @@ class SimBackend(DriverBackend):
     """The Verilated RTL of `config` (built on first use, then cached) as a backend."""
 
     def __init__(self, config: CoreConfig | None = None):
-        from beamstream.transports.sim import SimTransport
+        try:
+            from beamstream.transports.sim import SimTransport
+        except ModuleNotFoundError as exc:      # amaranth, which builds the RTL: the [sim] extra (not on a board)
+            raise RuntimeError(f"the sim backend needs the simulation extras ({exc.name} is not installed): "
+                               "pip install 'beamstream[sim]'") from exc
         config = CoreConfig() if config is None else config
         if not isinstance(config, CoreConfig):
             raise ValueError(f"config must be a CoreConfig, got {config!r}")
