@@ -130,10 +130,13 @@ def _count_child(cfg: CoreConfig, steps: int, tool: str) -> tuple[int, int]:
 
 def instructions_per_cycle(cfg: CoreConfig, steps: int = 2) -> tuple[float, str] | None:
     """(user-space instructions per simulated cycle of whole `sim` steps, the counter used), or None when neither
-    perf nor valgrind can count here. The device must already be built (a build is not counted)."""
+    perf nor valgrind can count here. The device is built first when it is not cached (a build is not counted)."""
+    from beamstream.transports.verilated import build_device
+
     tool = "perf" if _perf_works() else "callgrind" if shutil.which("valgrind") else None
     if tool is None:
         return None
+    build_device(cfg)
     base, _ = _count_child(cfg, 0, tool)
     total, cycles = _count_child(cfg, steps, tool)
     return (total - base) / (steps * cycles), tool
