@@ -19,6 +19,14 @@ def test_without_pynq_the_transport_says_how_to_get_it():
 
 
 @pytest.mark.skipif(HAVE_PYNQ, reason="PYNQ is installed here")
+def test_without_pynq_the_backend_is_a_clear_error():
+    """The backend (what `generate --backend pynq` builds) raises the RuntimeError the CLI prints, not an import
+    traceback."""
+    with pytest.raises(RuntimeError, match=r"PYNQ is not installed.*beamstream\[pynq\]"):
+        get_backend("pynq", bitstream=BITSTREAM)
+
+
+@pytest.mark.skipif(HAVE_PYNQ, reason="PYNQ is installed here")
 def test_auto_picks_numpy_here_and_says_why(capsys):
     backend = get_backend("auto")
     assert isinstance(backend, NumpyBackend)

@@ -74,4 +74,8 @@ class PynqBackend(DriverBackend):
         board = board or detect_board()
         bitstream = find_bitstream(board, bitstream)
         self.board = board
-        super().__init__(Driver(PynqTransport(bitstream, pynq=pynq)), "pynq")
+        try:
+            transport = PynqTransport(bitstream, pynq=pynq)
+        except ImportError as exc:              # no pynq module: its text says where to get it
+            raise RuntimeError(str(exc)) from exc
+        super().__init__(Driver(transport), "pynq")
